@@ -1,0 +1,1 @@
+"""Edges of the tracker: the only modules that talk to Redis, PostgreSQL or start services."""
