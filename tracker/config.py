@@ -68,10 +68,10 @@ class Settings(BaseSettings):
     config: Path | None = Field(None, description="TOML file (default ./fleetwatch.toml when present)")
     log_level: str = "INFO"
 
-    bus: BusSettings = BusSettings()
-    h3: H3Settings = H3Settings()
-    http: HttpSettings = HttpSettings()
-    city: CitySettings = CitySettings()
+    bus: BusSettings = Field(default_factory=BusSettings)
+    h3: H3Settings = Field(default_factory=H3Settings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    city: CitySettings = Field(default_factory=CitySettings)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-rule threshold overrides")
     jt808: dict[str, Any] = Field(default_factory=dict, description="gateway options and vendor profiles")
 

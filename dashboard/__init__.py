@@ -1,0 +1,1 @@
+"""dashboard: the FastAPI application — REST, websockets and the offline deck.gl pages."""

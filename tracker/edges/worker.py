@@ -1,0 +1,183 @@
+"""The worker: bus → engine → PostgreSQL history + alerts → live state, then acknowledge.
+
+Order matters for "nothing acknowledged is lost": fixes and alerts are committed to PostgreSQL in one
+transaction *before* the stream entries are acknowledged. A worker killed in between leaves the entries
+pending; its successor (same consumer name after restart, or any consumer via XAUTOCLAIM after
+`claim_idle_ms`) re-reads them, and the primary key on (vehicle, ts) and the alerts' stable ids make the
+second write a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+import numpy as np
+import polars as pl
+import psycopg
+import redis
+
+from tracker.config import Settings
+from tracker.edges import bus, history, live
+from tracker.edges.bus import StreamNames
+from tracker.episode import Episode
+
+log = logging.getLogger(__name__)
+
+
+def add_h3(df: pl.DataFrame, res: int) -> pl.DataFrame:
+    """H3 once per fix at the finest resolution; everything coarser is derived from it by bit arithmetic."""
+    from geofences.h3util import cells_at
+
+    cells = cells_at(df.get_column("lon").to_numpy(), df.get_column("lat").to_numpy(), res)
+    return df.with_columns(pl.Series("h3", cells, dtype=pl.UInt64))
+
+
+def load_world(conn: psycopg.Connection, settings: Settings):  # -> tracker.world.World
+    """Reference data in force now: fences, vehicles, permits, orders."""
+    from geofences.store import fences_in_force
+    from tracker.edges.refstore import load_docs, load_vehicles
+    from tracker.reference import DeliveryOrder, Permit
+    from tracker.world import World
+
+    return World.build(
+        fences=fences_in_force(conn, datetime.now(tz=UTC)),
+        vehicles=load_vehicles(conn),
+        permits=load_docs(conn, "permit", Permit),
+        orders=load_docs(conn, "order", DeliveryOrder),
+        settings=settings,
+    )
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    fixes: int = 0
+    stored: int = 0
+    episodes: int = 0
+    bad_entries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Consumes a set of shards. One worker process per shard set; vehicles never move between shards."""
+
+    def __init__(self, settings: Settings, redis_url: str, database_url: str, shards: list[int] | None = None,
+                 consumer: str | None = None, claim_idle_ms: int = 30_000):
+        self.settings = settings
+        self.names = StreamNames(settings.bus.prefix, settings.bus.shards)
+        self.shards = shards if shards is not None else list(range(settings.bus.shards))
+        self.streams = [self.names.fixes(s) for s in self.shards]
+        self.consumer = consumer or f"{socket.gethostname()}-{'-'.join(map(str, self.shards))}"
+        self.claim_idle_ms = claim_idle_ms
+        self.r = redis.Redis.from_url(redis_url)
+        self.conn = psycopg.connect(database_url, autocommit=True)
+        bus.ensure_groups(self.r, self.names, self.streams)
+        from tracker.engine import Engine
+
+        self.engine = Engine(load_world(self.conn, settings), settings)
+        self.stats = WorkerStats()
+        self._last_reclaim = 0.0
+        self._last_trim = 0.0
+        self._recovered = False
+
+    # -- one step -------------------------------------------------------------------------------------------
+    def _collect(self, block_ms: int, count: int) -> list[bus.Delivery]:
+        if not self._recovered:  # our own pending entries from before a restart come first
+            self._recovered = True
+            own = [bus.read_own_pending(self.r, s, self.consumer) for s in self.streams]
+            own = [d for d in own if d.ids or d.bad_ids]
+            if own:
+                return own
+        now = time.monotonic()
+        if now - self._last_reclaim > self.claim_idle_ms / 2000:
+            self._last_reclaim = now
+            claimed = [bus.reclaim(self.r, s, self.consumer, self.claim_idle_ms) for s in self.streams]
+            claimed = [d for d in claimed if d.ids or d.bad_ids]
+            if claimed:
+                return claimed
+        return bus.read_new(self.r, self.streams, self.consumer, count, block_ms)
+
+    def step(self, block_ms: int = 1000, count: int = 64) -> int:
+        deliveries = self._collect(block_ms, count)
+        frames = [d.frame for d in deliveries if d.frame.height]
+        for d in deliveries:
+            if d.bad_ids:
+                self.stats.bad_entries += len(d.bad_ids)
+                log.error("dropping %d undecodable entries from %s to the dead-letter stream", len(d.bad_ids),
+                          d.stream)
+                self.r.xadd(self.names.deadletter, {b"stream": d.stream, b"ids": b",".join(d.bad_ids)})
+        episodes: list[Episode] = []
+        n = 0
+        if frames:
+            frame = add_h3(pl.concat(frames, how="vertical"), self.settings.h3.fix_res)
+            n = frame.height
+            episodes = self.engine.process(frame)
+            with self.conn.transaction():
+                self.stats.stored += history.write_fixes(self.conn, frame)
+                history.upsert_alerts(self.conn, episodes)
+            self._publish(frame, episodes)
+        episodes_t = self.engine.advance(int(time.time() * 1000))
+        if episodes_t:
+            with self.conn.transaction():
+                history.upsert_alerts(self.conn, episodes_t)
+            self._publish(None, episodes_t)
+        for d in deliveries:
+            bus.ack(self.r, d)
+        if frames:
+            self.stats.batches += 1
+            self.stats.fixes += n
+            self.stats.episodes += len(episodes) + len(episodes_t)
+        self._maybe_trim()
+        return n
+
+    def _publish(self, frame: pl.DataFrame | None, episodes: list[Episode]) -> None:
+        if frame is not None:
+            latest = live.latest_per_vehicle(frame).select(live.LIVE_COLUMNS + ("cover_closed", "lifting",
+                                                                                  "load", "device_on", "drum"))
+            open_kinds = self.engine.open_kinds() if hasattr(self.engine, "open_kinds") else {}
+            states = latest.to_dicts()
+            for s in states:
+                s["alarm_kinds"] = sorted(open_kinds.get(s["vehicle_id"], ()))
+            live.publish_live(self.r, self.names, states)
+        if episodes:
+            pipe = self.r.pipeline(transaction=False)
+            for e in episodes:
+                pipe.xadd(self.names.alerts, {b"e": msgspec.json.encode(e)}, maxlen=100_000, approximate=True)
+            pipe.execute()
+
+    def _maybe_trim(self) -> None:
+        now = time.monotonic()
+        if now - self._last_trim > 10:
+            self._last_trim = now
+            for s in self.streams:
+                bus.safe_trim(self.r, s)
+
+    def run(self, stop: threading.Event, block_ms: int = 500) -> None:
+        log.info("worker %s consuming %s", self.consumer, self.streams)
+        while not stop.is_set():
+            try:
+                self.step(block_ms=block_ms)
+            except (redis.ConnectionError, psycopg.OperationalError) as exc:
+                if stop.is_set():
+                    break
+                log.warning("worker %s: %s; retrying in 1 s", self.consumer, exc)
+                time.sleep(1)
+
+    def close(self) -> None:
+        self.conn.close()
+        self.r.close()
+
+
+def default_consumer_name(shards: list[int]) -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{'-'.join(map(str, shards))}"
+
+
+def np_now_ms() -> np.int64:
+    return np.int64(time.time() * 1000)
