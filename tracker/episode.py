@@ -32,6 +32,7 @@ class Episode(msgspec.Struct, kw_only=True):
     lat: float | None = None
     place_id: str | None = None  # fence / permit / segment id when the rule has one
     backfilled: bool = False  # derived (partly) from back-filled fixes
+    retracted: bool = False  # withdrawn: late fixes re-evaluated in fix-time order no longer support it
     evidence: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @classmethod
