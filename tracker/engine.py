@@ -1,0 +1,298 @@
+"""`Engine`: batches of fixes in, episodes out, per-vehicle state carried between batches.
+
+One call to `process` does, for the whole batch at once (no per-fix Python):
+
+1. conform the frame, map vehicle ids to small ints, drop invalid fixes (counted), quantise coordinates to
+   1e-7° so a replay sees identical numbers, sort by (vehicle, fix time), drop duplicates;
+2. split out *late* fixes (older than the vehicle's newest): a duplicate of a retained fix is dropped; a late
+   fix inside the retained window makes its vehicle *re-run* — state rolled back to the window's base, the
+   window's fixes and the new ones replayed in fix-time order (exact: identical to in-order arrival); a late
+   fix older than the window is evaluated as a *detached* block from a fresh state (`tracker.state`);
+3. hygiene (impossible jumps; time and distance steps), trips, then every rule's vectorised scan;
+4. the events become episodes (`tracker.rules._book`) with evidence, and the batch joins the ring.
+
+Everything that can be carried as arrays indexed by vehicle is (`tracker.state`); Python objects exist only
+per *episode*, which are rare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracker import hygiene
+from tracker.config import Settings
+from tracker.episode import Episode
+from tracker.fix import FIX_SCHEMA, conform
+from tracker.rules import discover, load_params
+from tracker.rules._base import Batch, Events
+from tracker.rules._book import EpisodeBook
+from tracker.state import FLAG_BACKFILL, FLAG_COVER, FLAG_DEVICE, FLAG_LIFTING, Ring, RingView, StateTable
+from tracker.windows import local_day, local_minute_of_day
+from tracker.world import World
+
+NONE_TS = np.iinfo(np.int64).min
+
+
+class EngineParams(BaseModel):
+    """`[rules.engine]`: how much the engine retains and reports (see `tracker/defaults.toml`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ring_k: int = Field(16, ge=1, le=4096)
+    evidence_before_s: float = Field(120.0, ge=0)
+    evidence_after_s: float = Field(120.0, ge=0)
+    evidence_max_fixes: int = Field(400, ge=10)
+    offline_after_s: float = Field(600.0, gt=0)
+    moving_kmh: float = Field(3.0, ge=0, description="live status 'moving' above this speed")
+
+
+@dataclass
+class RuleSlot:
+    module: ModuleType
+    params: Any
+    table: StateTable
+
+    @property
+    def name(self) -> str:
+        return self.module.NAME
+
+
+def _tri(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Int8).fill_null(-1)
+
+
+class Engine:
+    """The compliance engine for one shard of vehicles (a vehicle must always reach the same engine)."""
+
+    def __init__(self, world: World, settings: Settings, rules: list[str] | None = None):
+        self.world = world
+        self.settings = settings
+        self.params = load_params("engine", EngineParams, settings)
+        self.hyg_params = load_params("hygiene", hygiene.HygieneParams, settings)
+        n = world.n_vehicles
+        self.ring = Ring(self.params.ring_k, n)
+        self.hyg = hygiene.new_state(n)
+        from tracker.trips import Trips
+
+        self.trips = Trips(world, settings, n)
+        self.rules: list[RuleSlot] = []
+        for mod in discover():
+            if rules is not None and mod.NAME not in rules:
+                continue
+            params = load_params(mod.NAME, mod.Params, settings)
+            if not params.enabled:
+                continue
+            self.rules.append(RuleSlot(mod, params, mod.new_state(n)))
+        self.book = EpisodeBook(world, self.params, self.rules)
+        self.invalid_count = np.zeros(n, np.int32)
+        self.last_now_ms = NONE_TS
+
+    # -- state sizing ---------------------------------------------------------------------------------------
+    def _tables(self) -> list[StateTable]:
+        return [self.hyg, *self.trips.tables(), *(r.table for r in self.rules)]
+
+    def _grow(self) -> None:
+        n = self.world.n_vehicles
+        if len(self.hyg) >= n:
+            return
+        self.ring.grow(n)
+        for t in self._tables():
+            t.grow(n)
+        if self.invalid_count.shape[0] < len(self.hyg):
+            self.invalid_count = np.concatenate(
+                [self.invalid_count, np.zeros(len(self.hyg) - self.invalid_count.shape[0], np.int32)])
+
+    # -- the batch path -------------------------------------------------------------------------------------
+    def process(self, fixes: pl.DataFrame) -> list[Episode]:
+        """Evaluate a batch (any vehicles, any order). Returns the episodes this batch opened, updated or
+        closed, each once, in its latest version."""
+        if fixes.height == 0:
+            return []
+        rows = self._prepare(fixes)
+        if rows is None:
+            return []
+        vidx, ts = rows["vidx"], rows["ts_ms"]
+        late = ts <= self.ring.last_ts_ms[vidx]
+        if late.any():
+            dup = np.zeros(vidx.shape[0], bool)
+            dup[late] = self.ring.contains_ts(vidx[late], ts[late])
+            beyond = late & ~dup & (ts <= self.ring.base_ts_ms[vidx])
+            rows["flags"][late] |= np.uint8(1 << FLAG_BACKFILL)  # arrived after newer data: back-filled
+            rerun = np.unique(vidx[late & ~dup & ~beyond])
+            keep = ~dup & ~beyond
+            detached = {k: a[beyond] for k, a in rows.items()} if beyond.any() else None
+            rows = {k: a[keep] for k, a in rows.items()}
+        else:
+            rerun = np.zeros(0, np.int32)
+            detached = None
+        self.book.begin()
+        if rerun.size:
+            rows = self._merge_rerun(rows, rerun)
+        if rows["vidx"].size:
+            self._run(rows, rerun)
+        if detached is not None:
+            self._run_detached(detached)
+        return self.book.end(self.ring)
+
+    def _prepare(self, df: pl.DataFrame) -> dict[str, np.ndarray] | None:
+        cells = df.get_column("h3") if "h3" in df.columns else None
+        if tuple(df.columns) != tuple(FIX_SCHEMA) or any(df.schema[c] != t for c, t in FIX_SCHEMA.items()):
+            df = conform(df)
+        vidx = self.world.vidx(df.get_column("vehicle_id"))
+        self._grow()
+        cols = df.select(
+            pl.col("ts_ms"), pl.col("lon"), pl.col("lat"), pl.col("speed_kmh").fill_null(0.0),
+            pl.col("heading_deg").fill_null(0.0), pl.col("valid").fill_null(True),
+            _tri("cover_closed").alias("cover"), _tri("lifting"), _tri("device_on"),
+            pl.col("load").fill_null(-1), pl.col("drum").fill_null(-1), pl.col("backfill").fill_null(False),
+            pl.col("received_ts_ms").fill_null(0),
+        )
+        a = {c: cols.get_column(c).to_numpy() for c in cols.columns}
+        ok = hygiene.valid_mask(a["lon"], a["lat"], a["valid"])
+        if not ok.all():
+            np.add.at(self.invalid_count, vidx[~ok], 1)
+            sel = np.flatnonzero(ok)
+            if sel.size == 0:
+                return None
+        else:
+            sel = None
+        order = np.lexsort((a["received_ts_ms"], a["ts_ms"], vidx))
+        if sel is not None:
+            order = order[ok[order]]
+        v = vidx[order]
+        ts = a["ts_ms"][order].astype(np.int64)
+        first = np.ones(order.size, bool)
+        first[1:] = (v[1:] != v[:-1]) | (ts[1:] != ts[:-1])
+        order, v, ts = order[first], v[first], ts[first]
+        flags = ((a["cover"][order] + 1).astype(np.uint8) << FLAG_COVER) \
+            | ((a["lifting"][order] + 1).astype(np.uint8) << FLAG_LIFTING) \
+            | ((a["device_on"][order] + 1).astype(np.uint8) << FLAG_DEVICE) \
+            | (a["backfill"][order].astype(np.uint8) << FLAG_BACKFILL)
+        rows = {
+            "vidx": v.astype(np.int32), "ts_ms": ts,
+            "lon_e7": np.round(a["lon"][order] * 1e7).astype(np.int32),
+            "lat_e7": np.round(a["lat"][order] * 1e7).astype(np.int32),
+            "speed_kmh": a["speed_kmh"][order].astype(np.float32),
+            "heading_deg": a["heading_deg"][order].astype(np.float32),
+            "flags": flags, "load": a["load"][order].astype(np.int8), "drum": a["drum"][order].astype(np.int8),
+        }
+        if cells is not None:
+            rows["cells"] = cells.to_numpy()[order].astype(np.uint64)
+        return rows
+
+    def _merge_rerun(self, rows: dict[str, np.ndarray], rerun: npt.NDArray[np.int32]) -> dict[str, np.ndarray]:
+        """Roll re-run vehicles back to their base state and put their retained fixes in with the new ones."""
+        self.book.begin_rerun(rerun, self.ring.base_ts_ms[rerun])
+        view: RingView = self.ring.take(rerun)
+        for t in self._tables():
+            t.restore(rerun)
+        old = {k: getattr(view, k) for k in ("vidx", "ts_ms", "lon_e7", "lat_e7", "speed_kmh", "heading_deg",
+                                             "flags", "load", "drum")}
+        if "cells" in rows:
+            from geofences.h3util import cells_at
+
+            old["cells"] = cells_at(old["lon_e7"] / 1e7, old["lat_e7"] / 1e7, self.settings.h3.fix_res)
+        merged = {k: np.concatenate([old[k], rows[k]]) for k in rows}
+        order = np.lexsort((merged["ts_ms"], merged["vidx"]))
+        return {k: a[order] for k, a in merged.items()}
+
+    def make_batch(self, rows: dict[str, np.ndarray], sidx: np.ndarray, tables: dict[str, StateTable],
+                   act: np.ndarray, detached: bool = False) -> Batch:
+        """Unpack rows into a `Batch` and run hygiene (the part every rule depends on)."""
+        flags = rows["flags"]
+        lon = rows["lon_e7"] / 1e7
+        lat = rows["lat_e7"] / 1e7
+        ts = rows["ts_ms"]
+        ok, dt_s, step_m, jump = hygiene.scan(sidx, ts, lon, lat, act, tables["hygiene"], self.hyg_params)
+        off = self.settings.city.utc_offset_min
+        return Batch(
+            world=self.world, vidx=rows["vidx"], sidx=sidx, kind=self.world.vehicle_kind[rows["vidx"]], ts_ms=ts,
+            lon=lon, lat=lat, speed_kmh=rows["speed_kmh"].astype(np.float64), heading_deg=rows["heading_deg"],
+            cover_closed=((flags >> FLAG_COVER) & 3).astype(np.int8) - 1,
+            lifting=((flags >> FLAG_LIFTING) & 3).astype(np.int8) - 1,
+            device_on=((flags >> FLAG_DEVICE) & 3).astype(np.int8) - 1,
+            load=rows["load"], drum=rows["drum"], backfill=((flags >> FLAG_BACKFILL) & 1).astype(bool),
+            act=act, ok=ok, dt_s=dt_s, step_m=step_m, jump=jump,
+            minute=local_minute_of_day(ts, off), day=local_day(ts, off),
+            cells=rows.get("cells"), detached=detached)
+
+    def _run(self, rows: dict[str, np.ndarray], rerun: np.ndarray) -> None:
+        vidx = rows["vidx"]
+        act = self.ring.plan(vidx)
+        tables = {"hygiene": self.hyg}
+        batch = self.make_batch(rows, vidx, tables, act)
+        self.trips.step(batch)
+        for slot in self.rules:
+            ev = slot.module.evaluate(batch, slot.table, self.world, slot.params)
+            self.book.apply(slot, ev, batch)
+        self.book.collect_evidence(batch, self.ring)
+        self.ring.push(vidx, rows["ts_ms"], rows["lon_e7"], rows["lat_e7"], rows["speed_kmh"], rows["heading_deg"],
+                       rows["flags"], rows["load"], rows["drum"])
+
+    def _run_detached(self, rows: dict[str, np.ndarray]) -> None:
+        """Fixes older than the retained window: evaluate them as a closed past interval from a fresh state,
+        so dumping during a long 'signal loss' is still found (and marked back-filled), never skipped."""
+        order = np.lexsort((rows["ts_ms"], rows["vidx"]))
+        rows = {k: a[order] for k, a in rows.items()}
+        uniq, sidx = np.unique(rows["vidx"], return_inverse=True)
+        m = uniq.size
+        act = np.zeros(rows["vidx"].size, np.int8)
+        hyg = self.hyg.fresh(m)
+        batch = self.make_batch(rows, sidx.astype(np.int32), {"hygiene": hyg}, act, detached=True)
+        trips = self.trips.fresh(m)
+        trips.step(batch)
+        for slot in self.rules:
+            fresh = RuleSlot(slot.module, slot.params, slot.table.fresh(m))
+            ev = slot.module.evaluate(batch, fresh.table, self.world, slot.params)
+            self.book.apply(slot, ev, batch)
+            fin = slot.module.finish(batch, fresh.table, self.world, slot.params, sidx_to_vidx=uniq) \
+                if hasattr(slot.module, "finish") else Events.empty()
+            self.book.apply(slot, fin, batch)
+        self.book.collect_evidence(batch, None)
+
+    # -- time passing ---------------------------------------------------------------------------------------
+    def advance(self, now_ms: int) -> list[Episode]:
+        """Time passes without fixes: open signal-loss episodes, close episodes whose vehicle went quiet."""
+        self.last_now_ms = max(self.last_now_ms, int(now_ms))
+        self.book.begin()
+        last = self.ring.last_ts_ms
+        for slot in self.rules:
+            fn = getattr(slot.module, "advance", None)
+            if fn is not None:
+                ev = fn(int(now_ms), last, slot.table, self.world, slot.params, self)
+                self.book.apply(slot, ev, None)
+        return self.book.end(self.ring, now_ms=int(now_ms))
+
+    def finish(self) -> list[Episode]:
+        """End of data: close every open episode at its last fix, judge trips left open, complete evidence."""
+        self.book.begin()
+        every = np.arange(self.world.n_vehicles, dtype=np.int32)
+        for slot in self.rules:
+            fn = getattr(slot.module, "finish", None)
+            if fn is not None:
+                ev = fn(None, slot.table, self.world, slot.params, sidx_to_vidx=every, engine=self)
+                self.book.apply(slot, ev, None)
+        return self.book.end(self.ring, final=True)
+
+    # -- views ----------------------------------------------------------------------------------------------
+    def open_kinds(self) -> dict[str, set[str]]:
+        return self.book.open_kinds()
+
+    def live_state(self, now_ms: int | None = None) -> pl.DataFrame:
+        """Per vehicle seen: last fix, status (moving/stopped/offline/alarm), current trip, open episode kinds."""
+        from tracker.rules._book import live_state
+
+        return live_state(self, now_ms)
+
+    def state_bytes(self) -> int:
+        """Bytes of per-vehicle state held (arrays plus open-episode bookkeeping), for the memory benchmark."""
+        total = self.ring.nbytes() + self.invalid_count.nbytes + self.trips.nbytes()
+        total += sum(t.nbytes() for t in (self.hyg, *(r.table for r in self.rules)))
+        total += self.book.nbytes()
+        return int(total)

@@ -1,0 +1,187 @@
+"""What every rule shares: the batch it reads, the events it writes, its parameter base class.
+
+A rule never builds `Episode` objects on the hot path: its numba scan writes *events* (open / update /
+close, one row each) into arrays, and the engine turns the few events into episodes with evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracker.world import FENCE_KIND_CODE, KIND_CODE, KINDS, World
+
+EV_OPEN = 1
+EV_UPDATE = 2  # escalation level or severity changed while open
+EV_CLOSE = 3
+
+SEV_SUSPECTED = 0
+SEV_CONFIRMED = 1
+SEVERITY_NAMES = ("suspected", "confirmed")
+
+PLACE_NONE = 0
+PLACE_FENCE = 1  # place codes are fence positions in World
+PLACE_DOC = 2  # place codes are permit/order rows in World.docs
+
+
+@dataclass
+class Batch:
+    """One batch of fixes as arrays, sorted by (vehicle, fix time), with hygiene already applied.
+
+    Tri-state sensors are int8: −1 not reported, 0 false, 1 true; `load` is −1 or 0/1/3, `drum` −1 or 0/1/2.
+    Rows with `ok == False` (impossible jumps) are present so snapshots line up, but every rule skips them.
+    """
+
+    world: World
+    vidx: npt.NDArray[np.int32]  # vehicle position in World (reference data look-ups)
+    sidx: npt.NDArray[np.int32]  # row of the vehicle in the state tables (== vidx except in detached runs)
+    kind: npt.NDArray[np.int8]
+    ts_ms: npt.NDArray[np.int64]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    speed_kmh: npt.NDArray[np.float64]
+    heading_deg: npt.NDArray[np.float32]
+    cover_closed: npt.NDArray[np.int8]
+    lifting: npt.NDArray[np.int8]
+    device_on: npt.NDArray[np.int8]
+    load: npt.NDArray[np.int8]
+    drum: npt.NDArray[np.int8]
+    backfill: npt.NDArray[np.bool_]
+    act: npt.NDArray[np.int8]  # snapshot actions (tracker.state)
+    ok: npt.NDArray[np.bool_]
+    dt_s: npt.NDArray[np.float64]  # seconds since the vehicle's previous ok fix (−1 for its first)
+    step_m: npt.NDArray[np.float64]  # metres from the previous ok fix
+    jump: npt.NDArray[np.int8]
+    minute: npt.NDArray[np.int16]  # local minute of day
+    day: npt.NDArray[np.int32]  # local epoch day
+    cells: npt.NDArray[np.uint64] | None = None  # res-fix_res H3 cells when the producer supplied them
+    detached: bool = False  # evaluated from a fresh state (fixes older than the retained window)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-batch derived arrays (trips, fence hits)
+
+    @property
+    def n(self) -> int:
+        return int(self.vidx.shape[0])
+
+    # -- fences, computed once per batch and shared by every rule --------------------------------------
+    def hits(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """All (row, fence position) pairs with the fix inside the fence (ok rows only)."""
+        got = self.extra.get("hits")
+        if got is None:
+            fi = self.world.fence_index
+            rows = np.flatnonzero(self.ok)
+            if fi is None or rows.size == 0:
+                got = (np.zeros(0, np.int64), np.zeros(0, np.int32))
+            else:
+                cells = None if self.cells is None else self.cells[rows]
+                p, f = fi.locate(self.lon[rows], self.lat[rows], cells=cells)
+                got = (rows[np.asarray(p, np.int64)], np.asarray(f, np.int32))
+            self.extra["hits"] = got
+        return got
+
+    def in_kinds(self, kinds: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+        """Per row: inside any fence of these kinds (ignoring time windows)."""
+        key = ("in", kinds)
+        got = self.extra.get(key)
+        if got is None:
+            rows, fences = self.hits()
+            codes = np.array([FENCE_KIND_CODE[k] for k in kinds], np.int8)
+            sel = np.isin(self.world.fence_kind[fences], codes)
+            got = np.zeros(self.n, np.bool_)
+            got[rows[sel]] = True
+            self.extra[key] = got
+        return got
+
+    def first_of_kinds(self, kinds: tuple[str, ...], active_only: bool = False) -> npt.NDArray[np.int32]:
+        """Per row: position of a fence of these kinds containing the fix (lowest position), else −1."""
+        key = ("first", kinds, active_only)
+        got = self.extra.get(key)
+        if got is None:
+            rows, fences = self.hits()
+            codes = np.array([FENCE_KIND_CODE[k] for k in kinds], np.int8)
+            sel = np.isin(self.world.fence_kind[fences], codes)
+            if active_only and sel.any():
+                act = self.world.fence_activity
+                sel[sel] = act.mask(self.ts_ms[rows[sel]], fences[sel], self.world.settings.city.utc_offset_min)
+            got = np.full(self.n, np.iinfo(np.int32).max, np.int32)
+            np.minimum.at(got, rows[sel], fences[sel])
+            got[got == np.iinfo(np.int32).max] = -1
+            self.extra[key] = got
+        return got
+
+
+@dataclass
+class Events:
+    """Episode transitions found by one rule in one batch (parallel arrays, in scan order)."""
+
+    etype: npt.NDArray[np.int8]
+    vidx: npt.NDArray[np.int32]
+    row: npt.NDArray[np.int64]  # batch row at which the transition was decided
+    start_ts: npt.NDArray[np.int64]
+    end_ts: npt.NDArray[np.int64]  # −1 unless closing
+    level: npt.NDArray[np.int8]  # escalation level, 1 = base
+    sev: npt.NDArray[np.int8]
+    place: npt.NDArray[np.int32]
+    peak: npt.NDArray[np.float64]  # the rule's headline value (max speed, max distance off route, ...)
+    dist_m: npt.NDArray[np.float64]  # distance travelled while in violation
+    last_ts: npt.NDArray[np.int64]  # last fix time inside the episode so far
+
+    def __len__(self) -> int:
+        return int(self.etype.shape[0])
+
+    @classmethod
+    def empty(cls) -> Events:
+        z = np.zeros(0)
+        return cls(z.astype(np.int8), z.astype(np.int32), z.astype(np.int64), z.astype(np.int64),
+                   z.astype(np.int64), z.astype(np.int8), z.astype(np.int8), z.astype(np.int32), z, z.copy(),
+                   z.astype(np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[Events]) -> Events:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*[np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__])
+
+
+class RuleParams(BaseModel):
+    """Base of every rule's parameters. `by_kind` overrides any field for one vehicle kind, e.g.
+
+        [rules.speeding.by_kind.muck_truck]
+        limit_kmh = 40
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="switch the rule off without removing its configuration")
+    by_kind: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per vehicle kind overrides")
+
+    def for_kind(self, kind: str) -> RuleParams:
+        over = self.by_kind.get(kind)
+        if not over:
+            return self
+        data = self.model_dump()
+        data.update(over)
+        data["by_kind"] = {}
+        return type(self).model_validate(data)
+
+    def kind_table(self, name: str, dtype=np.float64) -> np.ndarray:
+        """Field `name` resolved for every vehicle kind code (`tracker.world.KINDS`)."""
+        return np.array([getattr(self.for_kind(k), name) for k in KINDS], dtype=dtype)
+
+    def applies_to(self) -> np.ndarray:
+        """Boolean per kind code: is the rule enabled for that kind?"""
+        return self.kind_table("enabled", np.bool_)
+
+    def thresholds(self, kind_code: int) -> dict[str, Any]:
+        """The thresholds in force for a vehicle kind, for the evidence of an episode."""
+        data = self.for_kind(KINDS[kind_code]).model_dump()
+        data.pop("by_kind", None)
+        return data
+
+
+def kind_codes(names: tuple[str, ...]) -> np.ndarray:
+    return np.array([KIND_CODE[n] for n in names], np.int8)

@@ -1,0 +1,363 @@
+"""The episode book: rule events → `Episode` objects with evidence, stable ids and honest retractions.
+
+Python objects live here per *episode* (rare), never per fix. The book keeps an episode while it can still
+change: while open, while its post-evidence window (2 min after the end) is still filling, and while a
+late fix could still re-run the interval it was decided in (its decision time is after the vehicle's
+retained-window base). Each `process`/`advance`/`finish` call returns every episode it changed, once, in
+its latest version.
+
+Ids are `hash(kind, vehicle, start_ts)` and `start_ts` is the first fix of the run that crossed the
+thresholds, so they do not depend on batch boundaries. When a re-run (late fixes inside the retained
+window) no longer produces an episode that an earlier pass emitted, that episode is re-emitted closed with
+`retracted=True` — alerts are withdrawn visibly, never deleted silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from tracker.episode import Episode, episode_id
+from tracker.rules._base import EV_CLOSE, EV_OPEN, PLACE_DOC, PLACE_FENCE, SEVERITY_NAMES, Batch, Events
+from tracker.state import FLAG_BACKFILL, FLAG_COVER, FLAG_DEVICE, FLAG_LIFTING, Ring
+from tracker.world import KINDS, World
+
+if TYPE_CHECKING:
+    from tracker.engine import Engine, EngineParams, RuleSlot
+
+FIX_COLS = ("ts_ms", "lon", "lat", "speed_kmh", "heading_deg", "cover_closed", "lifting", "device_on", "load",
+            "drum", "backfill")
+_HARD_CAP = 20_000  # fixes kept per episode internally (thinning to evidence_max_fixes happens on output)
+
+
+@dataclass
+class Rec:
+    ep: Episode
+    rule: str
+    vidx: int
+    kind_code: int
+    opened_ts: int = -1  # fix time at which the episode was decided open
+    closed_ts: int = -1  # fix time at which it was decided closed
+    last_ts: int = -1
+    fixes: dict[str, np.ndarray] | None = None
+    complete: bool = False
+    detached: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _empty_fixes() -> dict[str, np.ndarray]:
+    return {c: np.zeros(0, np.float64 if c in ("lon", "lat", "speed_kmh", "heading_deg") else np.int64)
+            for c in FIX_COLS}
+
+
+class EpisodeBook:
+    def __init__(self, world: World, params: EngineParams, rules: list[RuleSlot]):
+        self.world = world
+        self.params = params
+        self.recs: dict[str, Rec] = {}
+        self.by_vehicle: dict[int, set[str]] = {}
+        self.touched: set[str] = set()
+        self.pending: dict[str, tuple[Episode, int]] = {}  # re-run: id → (old version, base ts)
+        self._thresholds: dict[tuple[str, int], dict[str, Any]] = {}
+        self.kind_of: dict[str, str] = {r.name: getattr(r.module, "KIND", r.name) for r in rules}
+
+    # -- a call's lifecycle ---------------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.touched = set()
+        self.pending = {}
+
+    def begin_rerun(self, vehicles: np.ndarray, base_ts: np.ndarray) -> None:
+        """Vehicles about to be replayed from their base: remember what their episodes looked like."""
+        for v, b in zip(vehicles.tolist(), base_ts.tolist(), strict=True):
+            for eid in self.by_vehicle.get(v, ()):
+                rec = self.recs[eid]
+                if rec.ep.status == "open" or rec.opened_ts > b or rec.closed_ts > b:
+                    if not rec.detached:
+                        self.pending[eid] = (_copy(rec.ep), b)
+
+    def apply(self, slot: RuleSlot, ev: Events, batch: Batch | None) -> None:
+        """Fold one rule's events into episodes."""
+        if len(ev) == 0:
+            return
+        kind = self.kind_of[slot.name]
+        w = self.world
+        detached = bool(batch is not None and batch.detached)
+        for j in range(len(ev)):
+            v = int(ev.vidx[j])
+            start = int(ev.start_ts[j])
+            vid = w.vehicle_ids[v]
+            eid = episode_id(kind, vid, start)
+            row = int(ev.row[j])
+            decided = int(batch.ts_ms[row]) if (batch is not None and row >= 0) else int(ev.last_ts[j])
+            rec = self.recs.get(eid)
+            if rec is None:
+                kc = int(w.vehicle_kind[v])
+                rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc)
+                self.recs[eid] = rec
+                self.by_vehicle.setdefault(v, set()).add(eid)
+                rec.ep.evidence["thresholds"] = self.thresholds(slot, kc)
+            ep = rec.ep
+            et = int(ev.etype[j])
+            if et == EV_OPEN:
+                rec.opened_ts = decided
+                rec.closed_ts = -1
+                ep.status = "open"
+                ep.end_ts_ms = None
+                ep.retracted = False
+                if batch is not None and row >= 0:
+                    ep.lon = float(batch.lon[row])
+                    ep.lat = float(batch.lat[row])
+            ep.severity = SEVERITY_NAMES[int(ev.sev[j])]
+            place = int(ev.place[j])
+            if slot.module.PLACE == PLACE_FENCE and place >= 0:
+                ep.place_id = w.fence_ids[place]
+                ep.evidence["fence"] = w.fence_ref(place)
+            elif slot.module.PLACE == PLACE_DOC and place >= 0:
+                ep.place_id = w.docs.ids[place]
+                ep.evidence["doc"] = w.doc_ref(place)
+            rec.last_ts = max(rec.last_ts, int(ev.last_ts[j]))
+            rec.stats = {"level": int(ev.level[j]), getattr(slot.module, "PEAK", "peak"): _num(ev.peak[j]),
+                         "distance_m": round(float(ev.dist_m[j]), 1)}
+            describe = getattr(slot.module, "describe", None)
+            if describe is not None:
+                rec.stats.update(describe(ev, j, batch, w, slot.params))
+            if et == EV_CLOSE:
+                ep.status = "closed"
+                ep.end_ts_ms = int(ev.end_ts[j])
+                rec.closed_ts = decided
+                rec.complete = False
+            rec.detached |= detached
+            self.touched.add(eid)
+
+    def thresholds(self, slot: RuleSlot, kind_code: int) -> dict[str, Any]:
+        key = (slot.name, kind_code)
+        got = self._thresholds.get(key)
+        if got is None:
+            got = self._thresholds[key] = slot.params.thresholds(kind_code)
+        return got
+
+    # -- evidence -------------------------------------------------------------------------------------------
+    def collect_evidence(self, batch: Batch, ring: Ring | None) -> None:
+        """Add the fixes around each live episode of the batch's vehicles (ring before push + batch)."""
+        if not self.recs:
+            return
+        vs = np.unique(batch.vidx)
+        wanted = [(eid, rec) for v in vs.tolist() for eid in self.by_vehicle.get(v, ())
+                  if (rec := self.recs[eid]) is not None and not rec.complete]
+        if not wanted:
+            return
+        before = int(self.params.evidence_before_s * 1000)
+        after = int(self.params.evidence_after_s * 1000)
+        for _eid, rec in wanted:
+            v = rec.vidx
+            lo = np.searchsorted(batch.vidx, v, "left")
+            hi = np.searchsorted(batch.vidx, v, "right")
+            a = rec.ep.start_ts_ms - before
+            b = rec.ep.end_ts_ms + after if rec.ep.end_ts_ms is not None else np.iinfo(np.int64).max
+            parts = [rec.fixes] if rec.fixes is not None else []
+            if ring is not None and not batch.detached:
+                parts.append(_ring_fixes(ring, v, a, b))
+            ts = batch.ts_ms[lo:hi]
+            i0, i1 = lo + np.searchsorted(ts, a, "left"), lo + np.searchsorted(ts, b, "right")
+            if i1 > i0:
+                parts.append(_batch_fixes(batch, i0, i1))
+            if parts:
+                rec.fixes = _union(parts)
+
+    # -- the end of a call ----------------------------------------------------------------------------------
+    def end(self, ring: Ring, now_ms: int | None = None, final: bool = False) -> list[Episode]:
+        out_ids = set(self.touched)
+        for eid, (old, base_ts) in self.pending.items():
+            if eid in self.touched:
+                continue
+            rec = self.recs[eid]
+            if rec.opened_ts > base_ts:  # the replay no longer opens it
+                rec.ep.status = "closed"
+                rec.ep.retracted = True
+                if rec.ep.end_ts_ms is None:
+                    rec.ep.end_ts_ms = rec.ep.start_ts_ms
+                rec.complete = True
+            else:  # it was open at the base and the replay did not close it: open again
+                rec.ep.status = "open"
+                rec.ep.end_ts_ms = None
+                rec.closed_ts = -1
+                rec.complete = False
+            if _differs(old, rec.ep):
+                out_ids.add(eid)
+        after = int(self.params.evidence_after_s * 1000)
+        last = ring.last_ts_ms
+        for eid, rec in self.recs.items():
+            if rec.complete or rec.ep.status != "closed":
+                if final and not rec.complete:
+                    rec.complete = True
+                    out_ids.add(eid)
+                continue
+            v = rec.vidx
+            if final or rec.detached or (v < last.shape[0] and last[v] >= rec.ep.end_ts_ms + after):
+                rec.complete = True
+                out_ids.add(eid)
+        out = [self._render(self.recs[eid]) for eid in out_ids]
+        out.sort(key=lambda e: (e.start_ts_ms, e.id))
+        self._prune(ring)
+        return out
+
+    def _render(self, rec: Rec) -> Episode:
+        ep = _copy(rec.ep)
+        ev = dict(ep.evidence)
+        ev["rule"] = rec.rule
+        ev["vehicle_kind"] = KINDS[rec.kind_code]
+        ev.update(rec.stats)
+        ev["opened_ts_ms"] = rec.opened_ts
+        ev["last_ts_ms"] = rec.last_ts
+        ev["complete"] = rec.complete
+        if rec.detached:
+            ev["detached"] = True  # evaluated from a fresh state: older than the retained window
+        fx = rec.fixes
+        backfilled = rec.detached
+        if fx is not None and fx["ts_ms"].size:
+            end = ep.end_ts_ms if ep.end_ts_ms is not None else rec.last_ts
+            inside = (fx["ts_ms"] >= ep.start_ts_ms) & (fx["ts_ms"] <= max(end, rec.last_ts))
+            backfilled |= bool(fx["backfill"][inside].any())
+            ev["fixes"] = _thin(fx, self.params.evidence_max_fixes)
+        ep.backfilled = backfilled
+        ep.evidence = ev
+        return ep
+
+    def _prune(self, ring: Ring) -> None:
+        base = ring.base_ts_ms
+        drop = [eid for eid, rec in self.recs.items()
+                if rec.complete and rec.ep.status == "closed"
+                and (rec.detached or rec.ep.retracted or rec.closed_ts <= base[rec.vidx])]
+        for eid in drop:
+            rec = self.recs.pop(eid)
+            s = self.by_vehicle.get(rec.vidx)
+            if s is not None:
+                s.discard(eid)
+                if not s:
+                    del self.by_vehicle[rec.vidx]
+
+    # -- views ----------------------------------------------------------------------------------------------
+    def open_kinds(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for rec in self.recs.values():
+            if rec.ep.status == "open" and not rec.detached:
+                out.setdefault(rec.ep.vehicle_id, set()).add(rec.ep.kind)
+        return out
+
+    def nbytes(self) -> int:
+        total = 0
+        for rec in self.recs.values():
+            total += 600
+            if rec.fixes is not None:
+                total += sum(a.nbytes for a in rec.fixes.values())
+        return total
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _num(x: float) -> float | None:
+    x = float(x)
+    return round(x, 3) if np.isfinite(x) else None
+
+
+def _copy(ep: Episode) -> Episode:
+    return Episode(**{f: getattr(ep, f) for f in Episode.__struct_fields__})
+
+
+def _differs(a: Episode, b: Episode) -> bool:
+    return any(getattr(a, f) != getattr(b, f) for f in Episode.__struct_fields__ if f != "evidence")
+
+
+def _ring_fixes(ring: Ring, v: int, a: int, b: int) -> dict[str, np.ndarray]:
+    c = int(ring.count[v])
+    if c == 0:
+        return _empty_fixes()
+    slots = (int(ring.start[v]) + np.arange(c)) % ring.cap
+    ts = ring.ts_ms[v, slots]
+    sel = slots[(ts >= a) & (ts <= b)]
+    flags = ring.flags[v, sel]
+    return {
+        "ts_ms": ring.ts_ms[v, sel], "lon": ring.lon_e7[v, sel] / 1e7, "lat": ring.lat_e7[v, sel] / 1e7,
+        "speed_kmh": ring.speed_kmh[v, sel].astype(np.float64),
+        "heading_deg": ring.heading_deg[v, sel].astype(np.float64),
+        "cover_closed": ((flags >> FLAG_COVER) & 3).astype(np.int64) - 1,
+        "lifting": ((flags >> FLAG_LIFTING) & 3).astype(np.int64) - 1,
+        "device_on": ((flags >> FLAG_DEVICE) & 3).astype(np.int64) - 1,
+        "load": ring.load[v, sel].astype(np.int64), "drum": ring.drum[v, sel].astype(np.int64),
+        "backfill": ((flags >> FLAG_BACKFILL) & 1).astype(np.int64),
+    }
+
+
+def _batch_fixes(batch: Batch, i0: int, i1: int) -> dict[str, np.ndarray]:
+    s = slice(i0, i1)
+    return {
+        "ts_ms": batch.ts_ms[s], "lon": batch.lon[s], "lat": batch.lat[s],
+        "speed_kmh": batch.speed_kmh[s].astype(np.float64), "heading_deg": batch.heading_deg[s].astype(np.float64),
+        "cover_closed": batch.cover_closed[s].astype(np.int64), "lifting": batch.lifting[s].astype(np.int64),
+        "device_on": batch.device_on[s].astype(np.int64), "load": batch.load[s].astype(np.int64),
+        "drum": batch.drum[s].astype(np.int64), "backfill": batch.backfill[s].astype(np.int64),
+    }
+
+
+def _union(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    parts = [p for p in parts if p["ts_ms"].size]
+    if not parts:
+        return _empty_fixes()
+    if len(parts) == 1:
+        return parts[0]
+    cat = {c: np.concatenate([p[c] for p in parts]) for c in FIX_COLS}
+    _, first = np.unique(cat["ts_ms"], return_index=True)  # sorted by ts, first occurrence wins
+    if first.size > _HARD_CAP:
+        first = first[-_HARD_CAP:]
+    return {c: a[first] for c, a in cat.items()}
+
+
+def _thin(fx: dict[str, np.ndarray], cap: int) -> dict[str, list]:
+    n = fx["ts_ms"].size
+    idx = np.arange(n) if n <= cap else np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64))
+    out: dict[str, list] = {}
+    for c in FIX_COLS:
+        a = fx[c][idx]
+        if c in ("lon", "lat"):
+            out[c] = np.round(a, 7).tolist()
+        elif c in ("speed_kmh", "heading_deg"):
+            out[c] = np.round(a, 1).tolist()
+        elif c in ("cover_closed", "lifting", "device_on", "load", "drum"):
+            if (a < 0).all():
+                continue  # sensor not reported at all: omit rather than a column of nulls
+            out[c] = [None if x < 0 else int(x) for x in a.tolist()]
+        elif c == "backfill":
+            out[c] = [bool(x) for x in a.tolist()]
+        else:
+            out[c] = a.tolist()
+    return out
+
+
+def live_state(engine: Engine, now_ms: int | None) -> pl.DataFrame:
+    """Per vehicle seen: last fix, status, current trip, open episode kinds."""
+    ring = engine.ring
+    n = engine.world.n_vehicles
+    seen = np.flatnonzero(ring.last_ts_ms[:n] > np.iinfo(np.int64).min)
+    newest = (ring.start[seen].astype(np.int64) + ring.count[seen].astype(np.int64) - 1) % ring.cap
+    has = ring.count[seen] > 0
+    seen, newest = seen[has], newest[has]
+    ts = ring.ts_ms[seen, newest]
+    speed = ring.speed_kmh[seen, newest].astype(np.float64)
+    now = now_ms if now_ms is not None else max(engine.last_now_ms, int(ts.max()) if ts.size else 0)
+    kinds = engine.open_kinds()
+    ids = [engine.world.vehicle_ids[v] for v in seen.tolist()]
+    open_k = [sorted(kinds.get(vid, ())) for vid in ids]
+    offline = (now - ts) > engine.params.offline_after_s * 1000
+    moving = speed > engine.params.moving_kmh
+    status = np.where(offline, "offline", np.where(moving, "moving", "stopped")).astype(object)
+    alarm = np.array([bool(k) for k in open_k], bool)
+    status[alarm & ~offline] = "alarm"
+    trip = engine.trips.current_trip_ids(seen)
+    return pl.DataFrame({
+        "vehicle_id": ids, "ts_ms": ts, "lon": ring.lon_e7[seen, newest] / 1e7,
+        "lat": ring.lat_e7[seen, newest] / 1e7, "speed_kmh": speed,
+        "heading_deg": ring.heading_deg[seen, newest].astype(np.float64), "status": status.tolist(),
+        "trip_id": trip, "open_kinds": open_k,
+    }, schema_overrides={"trip_id": pl.String, "open_kinds": pl.List(pl.String)})

@@ -1,0 +1,248 @@
+"""`World`: the reference data the rules need, compiled once into arrays.
+
+Rules run over batches of fixes as numpy arrays, so everything they look up per fix must be an array indexed
+by a small integer: vehicles become `vidx` (0..n-1) with kind and company codes; fences become positions in
+the `FenceIndex`, with kind codes, versions and activity tables; permits and delivery orders become rows
+with their fence positions, validity days and window tables, and each vehicle points at its documents
+through a CSR list (`veh_doc_ptr` / `veh_doc_idx`).
+
+A World is immutable reference data, except that vehicles never seen in the register are added on the fly
+(kind "unknown"): fixes from an unregistered terminal must still be tracked (signal loss, jumps, restricted
+zones) rather than dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tracker.config import Settings
+from tracker.reference import DeliveryOrder, Permit, Vehicle
+from tracker.vocab import FenceKind, VehicleKind
+from tracker.windows import window_tables
+
+if TYPE_CHECKING:  # geofences is imported lazily so the tracker works (without zones) before fences exist
+    from geofences.model import Fence
+
+#: Vehicle kinds as small ints; UNKNOWN_KIND for terminals missing from the register.
+KINDS: tuple[str, ...] = tuple(k.value for k in VehicleKind) + ("unknown",)
+KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
+UNKNOWN_KIND = KIND_CODE["unknown"]
+
+FENCE_KINDS: tuple[str, ...] = tuple(k.value for k in FenceKind)
+FENCE_KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(FENCE_KINDS)}
+
+DOC_PERMIT = 0
+DOC_ORDER = 1
+
+
+def kind_code(kind: str) -> int:
+    return KIND_CODE.get(str(kind), UNKNOWN_KIND)
+
+
+@dataclass
+class Docs:
+    """Permits and delivery orders as arrays (one row per document).
+
+    For a permit, `origin` is the construction site and `dest` the disposal site; for an order, the plant
+    and the construction site. `route` is the corridor fence (−1 when none)."""
+
+    ids: list[str]
+    doc_type: npt.NDArray[np.int8]  # DOC_PERMIT / DOC_ORDER
+    version: npt.NDArray[np.int32]
+    origin: npt.NDArray[np.int32]  # fence positions, −1 when the fence is unknown
+    dest: npt.NDArray[np.int32]
+    route: npt.NDArray[np.int32]
+    valid_from_day: npt.NDArray[np.int32]  # local epoch days, inclusive
+    valid_to_day: npt.NDArray[np.int32]
+    windows: npt.NDArray[np.bool_]  # (n_docs, 1440) local minute table
+    has_windows: npt.NDArray[np.bool_]
+
+
+@dataclass
+class World:
+    settings: Settings
+    fences: list[Fence]
+    fence_index: Any  # geofences.index.FenceIndex | None
+    fence_ids: list[str]
+    fence_pos: dict[str, int]
+    fence_kind: npt.NDArray[np.int8]
+    fence_version: npt.NDArray[np.int32]
+    fence_speed_limit_kmh: npt.NDArray[np.float64]  # from tag "speed_limit_kmh"; NaN when absent
+    fence_activity: Any  # geofences.model.ActivityTable | None
+    vehicles: list[Vehicle]
+    vehicle_ids: list[str]
+    vidx_of: dict[str, int]
+    vehicle_kind: npt.NDArray[np.int8]
+    vehicle_company: npt.NDArray[np.int32]
+    vehicle_sensors: npt.NDArray[np.uint8]  # bit set of declared sensors (SENSOR_BITS); 0 = not declared
+    companies: list[str]
+    docs: Docs
+    veh_doc_ptr: npt.NDArray[np.int64]  # CSR over registered vehicles: docs of vehicle v are
+    veh_doc_idx: npt.NDArray[np.int32]  # veh_doc_idx[veh_doc_ptr[v]:veh_doc_ptr[v+1]], permits first
+    plans: Any = None
+    _id_frame: pl.DataFrame | None = field(default=None, repr=False)
+
+    # -- building ---------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, *, fences: Sequence[Fence], vehicles: Sequence[Vehicle], permits: Sequence[Permit],
+              orders: Sequence[DeliveryOrder], settings: Settings, plans: Any = None) -> World:
+        fences = list(fences)
+        fence_index = None
+        activity = None
+        if fences:
+            from geofences.index import FenceIndex
+            from geofences.model import ActivityTable
+
+            fence_index = FenceIndex.build(fences, settings.h3.fence_res)
+            activity = ActivityTable.of(fences)
+        fence_ids = [f.id for f in fences]
+        fence_pos = {fid: i for i, fid in enumerate(fence_ids)}
+        fence_kind = np.array([FENCE_KIND_CODE[str(f.kind)] for f in fences], dtype=np.int8)
+        fence_version = np.array([int(f.version) for f in fences], dtype=np.int32)
+        limits = np.full(len(fences), np.nan)
+        for i, f in enumerate(fences):
+            raw = (f.tags or {}).get("speed_limit_kmh")
+            if raw not in (None, ""):
+                try:
+                    limits[i] = float(raw)
+                except ValueError:
+                    pass
+
+        vehicles = list(vehicles)
+        vehicle_ids = [v.id for v in vehicles]
+        vidx_of = {vid: i for i, vid in enumerate(vehicle_ids)}
+        companies = sorted({v.company for v in vehicles if v.company})
+        company_code = {c: i for i, c in enumerate(companies)}
+        vehicle_kind = np.array([kind_code(v.kind) for v in vehicles], dtype=np.int8)
+        vehicle_company = np.array([company_code.get(v.company, -1) for v in vehicles], dtype=np.int32)
+        vehicle_sensors = np.array([sensor_bits(v.sensors) for v in vehicles], dtype=np.uint8)
+
+        docs, veh_ptr, veh_idx = _compile_docs(list(permits), list(orders), fence_pos, vidx_of, settings)
+        return cls(settings=settings, fences=fences, fence_index=fence_index, fence_ids=fence_ids,
+                   fence_pos=fence_pos, fence_kind=fence_kind, fence_version=fence_version,
+                   fence_speed_limit_kmh=limits, fence_activity=activity, vehicles=vehicles,
+                   vehicle_ids=vehicle_ids, vidx_of=vidx_of, vehicle_kind=vehicle_kind,
+                   vehicle_company=vehicle_company, vehicle_sensors=vehicle_sensors, companies=companies,
+                   docs=docs, veh_doc_ptr=veh_ptr, veh_doc_idx=veh_idx, plans=plans)
+
+    # -- vehicles ---------------------------------------------------------------------------------------
+    @property
+    def n_vehicles(self) -> int:
+        return len(self.vehicle_ids)
+
+    def vidx(self, vehicle_ids: pl.Series) -> npt.NDArray[np.int32]:
+        """Vehicle ids → small ints, registering unknown vehicles (kind "unknown") on the way."""
+        ids = vehicle_ids.cast(pl.String)
+        if self._id_frame is None or self._id_frame.height != len(self.vehicle_ids):
+            self._id_frame = pl.DataFrame({"vehicle_id": self.vehicle_ids,
+                                           "vidx": np.arange(len(self.vehicle_ids), dtype=np.int32)},
+                                          schema={"vehicle_id": pl.String, "vidx": pl.Int32})
+        joined = pl.DataFrame({"vehicle_id": ids}).join(self._id_frame, on="vehicle_id", how="left",
+                                                         maintain_order="left")
+        vidx = joined.get_column("vidx")
+        if vidx.null_count():
+            unknown = joined.filter(pl.col("vidx").is_null()).get_column("vehicle_id").unique(maintain_order=True)
+            self.register_unknown(unknown.to_list())
+            return self.vidx(vehicle_ids)
+        return vidx.to_numpy().astype(np.int32, copy=False)
+
+    def register_unknown(self, vehicle_ids: Sequence[str]) -> None:
+        new = [v for v in vehicle_ids if v not in self.vidx_of]
+        if not new:
+            return
+        for vid in new:
+            self.vidx_of[vid] = len(self.vehicle_ids)
+            self.vehicle_ids.append(vid)
+        k = len(new)
+        self.vehicle_kind = np.concatenate([self.vehicle_kind, np.full(k, UNKNOWN_KIND, np.int8)])
+        self.vehicle_company = np.concatenate([self.vehicle_company, np.full(k, -1, np.int32)])
+        self.vehicle_sensors = np.concatenate([self.vehicle_sensors, np.zeros(k, np.uint8)])
+        self.veh_doc_ptr = np.concatenate([self.veh_doc_ptr, np.full(k, self.veh_doc_ptr[-1], np.int64)])
+        self._id_frame = None
+
+    # -- fences -----------------------------------------------------------------------------------------
+    def fence_kind_mask(self, kinds: Sequence[str]) -> npt.NDArray[np.bool_]:
+        """Boolean over fence positions: is the fence one of `kinds`?"""
+        codes = [FENCE_KIND_CODE[str(k)] for k in kinds]
+        return np.isin(self.fence_kind, np.array(codes, dtype=np.int8))
+
+    def fence_ref(self, pos: int) -> dict[str, Any]:
+        """Evidence reference to a fence: id, kind and version (alerts must say which version fired)."""
+        if pos < 0:
+            return {}
+        return {"id": self.fence_ids[pos], "kind": FENCE_KINDS[self.fence_kind[pos]],
+                "version": int(self.fence_version[pos])}
+
+    def doc_ref(self, d: int) -> dict[str, Any]:
+        if d < 0:
+            return {}
+        docs = self.docs
+        ref: dict[str, Any] = {"id": docs.ids[d], "type": "permit" if docs.doc_type[d] == DOC_PERMIT else "order",
+                               "version": int(docs.version[d])}
+        for name, arr in (("origin", docs.origin), ("dest", docs.dest), ("route", docs.route)):
+            if arr[d] >= 0:
+                ref[name] = self.fence_ref(int(arr[d]))
+        return ref
+
+
+SENSOR_BITS: dict[str, int] = {"cover_closed": 1, "lifting": 2, "load": 4, "device_on": 8, "drum": 16}
+
+
+def sensor_bits(sensors: Sequence[str]) -> int:
+    bits = 0
+    for s in sensors:
+        bits |= SENSOR_BITS.get(s, 0)
+    return bits
+
+
+def _day(d) -> int:
+    from datetime import date
+
+    return (d - date(1970, 1, 1)).days
+
+
+def _compile_docs(permits: list[Permit], orders: list[DeliveryOrder], fence_pos: dict[str, int],
+                  vidx_of: dict[str, int], settings: Settings) -> tuple[Docs, np.ndarray, np.ndarray]:
+    ids: list[str] = []
+    dtype: list[int] = []
+    version: list[int] = []
+    origin: list[int] = []
+    dest: list[int] = []
+    route: list[int] = []
+    vfrom: list[int] = []
+    vto: list[int] = []
+    wins: list[tuple[str, ...]] = []
+    members: list[tuple[str, ...]] = []
+    for p in permits:
+        ids.append(p.id); dtype.append(DOC_PERMIT); version.append(int(p.version))
+        origin.append(fence_pos.get(p.origin_fence, -1)); dest.append(fence_pos.get(p.disposal_fence, -1))
+        route.append(fence_pos.get(p.route_fence, -1)); vfrom.append(_day(p.valid_from)); vto.append(_day(p.valid_to))
+        wins.append(tuple(p.windows)); members.append(tuple(p.vehicles))
+    for o in orders:
+        ids.append(o.id); dtype.append(DOC_ORDER); version.append(int(getattr(o, "version", 1)))
+        origin.append(fence_pos.get(o.plant_fence, -1)); dest.append(fence_pos.get(o.site_fence, -1))
+        route.append(fence_pos.get(o.route_fence, -1) if o.route_fence else -1)
+        vfrom.append(_day(o.valid_from)); vto.append(_day(o.valid_to))
+        wins.append(tuple(o.windows)); members.append(tuple(o.vehicles))
+    n = len(ids)
+    table = window_tables(wins, empty_means_all_day=True)
+    docs = Docs(ids=ids, doc_type=np.array(dtype, np.int8), version=np.array(version, np.int32),
+                origin=np.array(origin, np.int32), dest=np.array(dest, np.int32), route=np.array(route, np.int32),
+                valid_from_day=np.array(vfrom, np.int32), valid_to_day=np.array(vto, np.int32),
+                windows=table.reshape(n, 1440), has_windows=np.array([bool(w) for w in wins], bool))
+    per_vehicle: list[list[int]] = [[] for _ in range(len(vidx_of))]
+    for d, vs in enumerate(members):
+        for vid in vs:
+            v = vidx_of.get(vid)
+            if v is not None:
+                per_vehicle[v].append(d)
+    ptr = np.zeros(len(vidx_of) + 1, np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in per_vehicle])
+    idx = np.array([d for x in per_vehicle for d in x], dtype=np.int32)
+    return docs, ptr, idx
