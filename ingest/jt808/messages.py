@@ -17,7 +17,8 @@ Design choices, and why:
   - a 0x0704 batch keeps every item before a truncated or malformed one and lists the problems in `errors`.
 * Location time is BCD ``YYMMDDhhmmss`` in GMT+8 (Beijing time) and converted to UTC epoch ms here, at the
   edge, so nothing downstream ever sees local time. An impossible time (month 13, all zeros) gives
-  ``ts_ms = None`` rather than a guess; the raw BCD is kept in `time_bcd`.
+  ``ts_ms = None`` rather than a guess; only then is the raw BCD kept, in `time_bcd` (a valid time is fully
+  described by `ts_ms`, so two equal reports compare equal however they were built).
 * TLV extras are kept raw (`Location.extras`: id → bytes, first occurrence of an id) and decoded on demand
   (`decode_extra`, `Location.extras_decoded()`): the fix path needs only a few items, and vendors reuse ids
   with other lengths (a 2013-era 0x05 of 1 byte vs the 2019 30-byte tyre pressure), so a standard meaning is
@@ -239,7 +240,7 @@ class Location(Body, frozen=True, gc=False):
     speed_kmh: float
     course_deg: int
     ts_ms: int | None
-    time_bcd: bytes = b"\x00" * 6
+    time_bcd: bytes = b""  # the raw BCD time, kept only when it is impossible (ts_ms None), to show and re-send
     extras: dict[int, bytes] = {}
     extras_seq: tuple[tuple[int, bytes], ...] | None = None  # full ordered TLV list, only when an id repeats
     extras_tail: bytes = b""  # bytes after the last complete TLV (a truncated item)
@@ -413,6 +414,26 @@ def bcd_time_to_ms(raw: bytes) -> int | None:
     return ((days * 24 + h) * 60 + mi) * 60000 + s * 1000 - _GMT8_S * 1000
 
 
+# Hot-path pieces of `bcd_time_to_ms`: Beijing date (3 BCD bytes) → UTC ms of its midnight, cached (a fleet
+# reports a handful of distinct dates per day); hour byte → ms; minute+second bytes → ms. -1 / None = invalid.
+_DAY_MS: dict[bytes, int] = {}
+_HOUR_MS: Final = tuple(_BCD[v] * 3_600_000 if 0 <= _BCD[v] < 24 else -1 for v in range(256))
+_MINSEC_MS: Final = {
+    ((m // 10) << 4 | m % 10) << 8 | ((s // 10) << 4 | s % 10): (m * 60 + s) * 1000
+    for m in range(60)
+    for s in range(60)
+}
+
+
+def _day_ms(tbcd: bytes) -> int:
+    ms = bcd_time_to_ms(tbcd[:3] + b"\x00\x00\x00")
+    day = -1 if ms is None else ms
+    if len(_DAY_MS) >= 4096:
+        _DAY_MS.clear()
+    _DAY_MS[tbcd[:3]] = day
+    return day
+
+
 def ms_to_bcd_time(ts_ms: int) -> bytes:
     """UTC epoch ms → BCD[6] Beijing time (sub-second part dropped). Years 2000-2099 only."""
     t = time.gmtime(ts_ms // 1000 + _GMT8_S)
@@ -461,40 +482,38 @@ def _decode_location(buf: bytes, start: int, end: int) -> Location:
     # it is a vendor's two's-complement negative: read it signed and do not negate it again.
     if lat_raw & 0x80000000:
         lat = (lat_raw - 0x100000000) / 1e6
+    elif status & 4:
+        lat = -(lat_raw / 1e6)
     else:
         lat = lat_raw / 1e6
-        if status & 4:
-            lat = -lat
     if lon_raw & 0x80000000:
         lon = (lon_raw - 0x100000000) / 1e6
+    elif status & 8:
+        lon = -(lon_raw / 1e6)
     else:
         lon = lon_raw / 1e6
-        if status & 8:
-            lon = -lon
-    ts = bcd_time_to_ms(tbcd)
+    # time: the date part repeats for a whole day, so it is cached; hh and mmss come from tables
+    day = _DAY_MS.get(tbcd[:3])
+    if day is None:
+        day = _day_ms(tbcd)
+    hour = _HOUR_MS[tbcd[3]]
+    minsec = _MINSEC_MS.get(tbcd[4] << 8 | tbcd[5])
+    ts = day + hour + minsec if day >= 0 and hour >= 0 and minsec is not None else None
     i = start + 28
     extras: dict[int, bytes] = {}
     seq: list[tuple[int, bytes]] | None = None
-    tail = b""
-    while i < end:
-        if i + 2 > end:
-            tail = buf[i:end]
-            break
-        item = buf[i]
+    while i + 1 < end:
         j = i + 2 + buf[i + 1]
         if j > end:
-            tail = buf[i:end]
             break
-        value = buf[i + 2 : j]
-        if seq is not None:
-            seq.append((item, value))
-            if item not in extras:
-                extras[item] = value
-        elif item in extras:
-            seq = list(extras.items())
-            seq.append((item, value))
+        item = buf[i]
+        if item in extras or seq is not None:
+            if seq is None:
+                seq = list(extras.items())
+            seq.append((item, buf[i + 2 : j]))
+            extras.setdefault(item, buf[i + 2 : j])
         else:
-            extras[item] = value
+            extras[item] = buf[i + 2 : j]
         i = j
     return Location(
         alarm,
@@ -505,10 +524,10 @@ def _decode_location(buf: bytes, start: int, end: int) -> Location:
         spd / 10,
         course,
         ts,
-        tbcd,
+        b"" if ts is not None else tbcd,
         extras,
         None if seq is None else tuple(seq),
-        tail,
+        buf[i:end] if i < end else b"",
     )
 
 
@@ -529,9 +548,12 @@ def _encode_location(loc: Location) -> bytes:
         status |= 4
     if copysign(1.0, lon) < 0:
         status |= 8
-    tbcd = ms_to_bcd_time(loc.ts_ms) if loc.ts_ms is not None else loc.time_bcd
-    if len(tbcd) != 6:
-        raise EncodeError("time_bcd must be 6 bytes")
+    if loc.ts_ms is not None:
+        tbcd = ms_to_bcd_time(loc.ts_ms)
+    else:  # no valid time: re-send the raw BCD as received, or zeros
+        tbcd = loc.time_bcd or b"\x00" * 6
+        if len(tbcd) != 6:
+            raise EncodeError("time_bcd must be 6 bytes")
     try:
         head = _LOC.pack(
             loc.alarm,
@@ -800,7 +822,13 @@ def decode_frame(frame: Frame) -> Message:
     """`Frame` → `Message` (typed body). A subpackaged frame must go through `Reassembler` first: its body
     is only a slice of the message, so it decodes to `RawBody` here."""
     h = frame.header
-    body = RawBody(frame.body) if h.subpackage else decode_body(h, frame.body)
+    if h.subpackage:
+        body: Body = RawBody(frame.body)
+    elif h.msg_id == MSG_LOCATION and not h.encryption:  # the hot path, without the dispatch
+        b = frame.body
+        body = _decode_location(b, 0, len(b))
+    else:
+        body = decode_body(h, frame.body)
     return Message(h, body, frame.checksum_ok, frame.length_ok)
 
 

@@ -34,6 +34,7 @@ from ingest.jt808 import (
     LocationQueryReply,
     RawBody,
     decode_frame,
+    ms_to_bcd_time,
     parse_frame,
     unescape,
 )
@@ -120,7 +121,8 @@ def location_json(loc: Location) -> dict[str, Any]:
         "course_deg": loc.course_deg,
         "altitude_m": loc.altitude_m,
         "ts": _iso(loc.ts_ms),
-        "time_local": loc.time_bcd.hex(),  # the BCD as sent (GMT+8), for when `ts` is null
+        # the BCD as sent (GMT+8): shows what an impossible time (ts null) actually was
+        "time_local": (ms_to_bcd_time(loc.ts_ms) if loc.ts_ms is not None else loc.time_bcd).hex(),
         "alarm": loc.alarm,
         "status": loc.status,
         "flags": {
