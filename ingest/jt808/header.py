@@ -109,6 +109,13 @@ def parse_header(data: bytes, frame_len: int | None = None) -> tuple[Header, int
     if n < HEADER_LEN_2013:
         raise HeaderError(f"header needs at least {HEADER_LEN_2013} bytes, got {n}")
     msg_id, props = _HH.unpack_from(data, 0)
+    if not props & 0x6000:  # plain 2011/2013 header, no subpackage: the common case, one unpack
+        _, _, phone, serial = _H2013.unpack_from(data, 0)
+        return (
+            Header(msg_id, props & 0x3FF, (props >> 10) & 7, False, False, VERSION_2013, None, phone.hex(), serial,
+                   None, None, props >> 15),
+            HEADER_LEN_2013,
+        )
     body_len = props & MAX_BODY_LEN
     sub = bool(props & _BIT_SUB)
     extra = SUBPACKAGE_LEN if sub else 0
