@@ -27,6 +27,14 @@ def deckgl_bundle_dir() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
+def swagger_ui_dir() -> Path:
+    """Swagger UI shipped in the swagger-ui-bundle wheel (API docs without a CDN)."""
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
 def roads_path(settings: Settings) -> Path:
     """The city's road network GeoJSON (the base layer: no hosted basemap)."""
     spec = settings.city.roads

@@ -1,0 +1,227 @@
+"""Read-only SQL behind the REST API (the IO edge of the dashboard; no HTTP here).
+
+Times go out as UTC epoch milliseconds (what the pages and deck.gl compute with). Every function takes an
+open connection so the caller decides its lifetime; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from tracker.edges.history import HISTORY_COLUMNS
+
+
+def ms(ts: datetime | None) -> int | None:
+    return None if ts is None else int(ts.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+# -- vehicles ------------------------------------------------------------------------------------------------
+
+_VEHICLE_COLS = "v.vehicle_id, v.kind, v.company, v.district, v.plate, v.vendor_profile, v.attrs"
+
+
+def _vehicle_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    attrs = r[6] or {}
+    return {"id": r[0], "kind": r[1], "company": r[2], "district": r[3], "plate": r[4], "vendor_profile": r[5],
+            "sensors": list(attrs.get("sensors", []))}
+
+
+def vehicles(conn: psycopg.Connection, kind: str | None = None, company: str | None = None,
+             district: str | None = None) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        f"SELECT {_VEHICLE_COLS} FROM vehicles v WHERE (%(k)s::text IS NULL OR v.kind = %(k)s) "
+        "AND (%(c)s::text IS NULL OR v.company = %(c)s) AND (%(d)s::text IS NULL OR v.district = %(d)s) "
+        "ORDER BY v.vehicle_id",
+        {"k": kind, "c": company, "d": district},
+    ).fetchall()
+    return [_vehicle_row(r) for r in rows]
+
+
+def vehicle(conn: psycopg.Connection, vehicle_id: str) -> dict[str, Any] | None:
+    r = conn.execute(f"SELECT {_VEHICLE_COLS} FROM vehicles v WHERE v.vehicle_id = %s", (vehicle_id,)).fetchone()
+    return None if r is None else _vehicle_row(r)
+
+
+def kinds_by_vehicle(conn: psycopg.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT vehicle_id, kind FROM vehicles").fetchall())
+
+
+def facets(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Distinct companies and districts, for the filter drop-downs."""
+    companies = [r[0] for r in conn.execute(
+        "SELECT DISTINCT company FROM vehicles WHERE company IS NOT NULL AND company <> '' ORDER BY 1")]
+    districts = [r[0] for r in conn.execute(
+        "SELECT DISTINCT district FROM vehicles WHERE district IS NOT NULL AND district <> '' ORDER BY 1")]
+    return {"companies": companies, "districts": districts}
+
+
+# -- alerts --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Every field optional. The time range selects alerts *overlapping* [since, until): an episode that began
+    before `since` and is still open is part of the picture an enforcement team needs."""
+
+    kinds: tuple[str, ...] = ()
+    vehicle_kinds: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    status: str | None = None  # open | closed
+    severity: str | None = None
+    vehicle_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        parts = ["TRUE"]
+        params: dict[str, Any] = {}
+        for col, name, values in (("a.kind", "kinds", self.kinds), ("v.kind", "vkinds", self.vehicle_kinds),
+                                  ("v.company", "companies", self.companies),
+                                  ("v.district", "districts", self.districts)):
+            if values:
+                parts.append(f"{col} = ANY(%({name})s)")
+                params[name] = list(values)
+        for col, name, value in (("a.status", "status", self.status), ("a.severity", "severity", self.severity),
+                                 ("a.vehicle_id", "vid", self.vehicle_id)):
+            if value:
+                parts.append(f"{col} = %({name})s")
+                params[name] = value
+        if self.since is not None:
+            parts.append("(a.end_ts IS NULL OR a.end_ts >= %(since)s)")
+            params["since"] = self.since
+        if self.until is not None:
+            parts.append("a.start_ts < %(until)s")
+            params["until"] = self.until
+        return " AND ".join(parts), params
+
+
+_ALERT_COLS = ("a.alert_id, a.kind, a.vehicle_id, a.severity, a.start_ts, a.end_ts, a.status, a.lon, a.lat, "
+               "a.place_id, a.backfilled, a.updated_at, v.kind, v.company, v.district, v.plate")
+
+
+def _alert_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {"id": r[0], "kind": r[1], "vehicle_id": r[2], "severity": r[3], "start_ts_ms": ms(r[4]),
+            "end_ts_ms": ms(r[5]), "status": r[6], "lon": r[7], "lat": r[8], "place_id": r[9],
+            "backfilled": r[10], "updated_ts_ms": ms(r[11]),
+            "vehicle": {"kind": r[12], "company": r[13], "district": r[14], "plate": r[15]}}
+
+
+def alerts(conn: psycopg.Connection, f: AlertFilter, limit: int = 200, offset: int = 0
+           ) -> tuple[list[dict[str, Any]], int]:
+    """(newest first page of alerts, total matching)."""
+    where, params = f.where()
+    base = f"FROM alerts a LEFT JOIN vehicles v ON v.vehicle_id = a.vehicle_id WHERE {where}"
+    total = conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]  # type: ignore[index]
+    rows = conn.execute(f"SELECT {_ALERT_COLS} {base} ORDER BY a.start_ts DESC, a.alert_id "
+                        "LIMIT %(limit)s OFFSET %(offset)s", {**params, "limit": limit, "offset": offset})
+    return [_alert_row(r) for r in rows], int(total)
+
+
+def alert(conn: psycopg.Connection, alert_id: str) -> dict[str, Any] | None:
+    r = conn.execute(f"SELECT {_ALERT_COLS}, a.evidence FROM alerts a LEFT JOIN vehicles v "
+                     "ON v.vehicle_id = a.vehicle_id WHERE a.alert_id = %s", (alert_id,)).fetchone()
+    if r is None:
+        return None
+    return {**_alert_row(r), "evidence": r[16] or {}}
+
+
+def alerts_per_day(conn: psycopg.Connection, since: datetime, until: datetime, utc_offset_min: int
+                   ) -> list[dict[str, Any]]:
+    """Alerts per violation kind per *local* day (the day a city reports on), by start time."""
+    rows = conn.execute(
+        "SELECT to_char(date_trunc('day', start_ts + make_interval(mins => %(off)s)), 'YYYY-MM-DD') AS day, "
+        "kind, count(*) FROM alerts WHERE start_ts >= %(since)s AND start_ts < %(until)s GROUP BY 1, 2 "
+        "ORDER BY 1, 2",
+        {"off": utc_offset_min, "since": since, "until": until},
+    ).fetchall()
+    return [{"day": d, "kind": k, "count": n} for d, k, n in rows]
+
+
+def company_ranking(conn: psycopg.Connection, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Companies by alerts per registered vehicle (fair to big and small fleets), worst first."""
+    rows = conn.execute(
+        """WITH fleet AS (SELECT company, count(*) AS vehicles FROM vehicles GROUP BY company),
+                hits AS (SELECT v.company, count(*) AS alerts,
+                                count(*) FILTER (WHERE a.severity = 'confirmed') AS confirmed,
+                                count(DISTINCT a.vehicle_id) AS vehicles_alerted
+                         FROM alerts a JOIN vehicles v ON v.vehicle_id = a.vehicle_id
+                         WHERE a.start_ts >= %(since)s AND a.start_ts < %(until)s GROUP BY v.company)
+           SELECT f.company, f.vehicles, coalesce(h.alerts, 0), coalesce(h.confirmed, 0),
+                  coalesce(h.vehicles_alerted, 0)
+           FROM fleet f LEFT JOIN hits h ON h.company IS NOT DISTINCT FROM f.company
+           ORDER BY coalesce(h.alerts, 0)::float / greatest(f.vehicles, 1) DESC, f.company""",
+        {"since": since, "until": until},
+    ).fetchall()
+    return [{"company": c, "vehicles": nv, "alerts": a, "confirmed": conf, "vehicles_alerted": va,
+             "alerts_per_vehicle": round(a / max(nv, 1), 3)} for c, nv, a, conf, va in rows]
+
+
+# -- history -------------------------------------------------------------------------------------------------
+
+
+def tracks(conn: psycopg.Connection, vehicle_ids: list[str], since: datetime, until: datetime
+           ) -> list[dict[str, Any]]:
+    """Columnar tracks (one dict of arrays per vehicle) for replay and evidence: compact JSON, and what
+    deck.gl's TripsLayer and the sensor chart consume directly. Sensors stay null where not reported."""
+    cols = ("ts", "lon", "lat", "speed_kmh", "heading_deg", "valid", "cover_closed", "lifting", "load",
+            "device_on", "drum", "backfill")
+    assert set(cols) <= set(HISTORY_COLUMNS)
+    rows = conn.execute(
+        f"SELECT vehicle_id, {', '.join(cols)} FROM fixes WHERE vehicle_id = ANY(%s) AND ts >= %s AND ts < %s "
+        "ORDER BY vehicle_id, ts",
+        (vehicle_ids, since, until),
+    ).fetchall()
+    out: dict[str, dict[str, list[Any]]] = {}
+    for r in rows:
+        t = out.setdefault(r[0], {c: [] for c in ("ts_ms",) + cols[1:]})
+        t["ts_ms"].append(ms(r[1]))
+        for c, v in zip(cols[1:], r[2:], strict=True):
+            t[c].append(round(v, 6) if isinstance(v, float) else v)
+    return [{"vehicle_id": vid, **out[vid]} for vid in vehicle_ids if vid in out]
+
+
+def density(conn: psycopg.Connection, since: datetime, until: datetime, res: int) -> list[dict[str, Any]]:
+    """Fix counts per H3 cell at `res`, derived in SQL from the fine `h3` column by bit arithmetic (set the
+    resolution field, fill the finer digits with 7) — no H3 call, no PostGIS."""
+    low = (1 << (3 * (15 - res))) - 1
+    rows = conn.execute(
+        "SELECT ((h3 & ~(15::bigint << 52)) | (%(res)s::bigint << 52) | %(low)s::bigint) AS cell, "
+        "count(*), count(DISTINCT vehicle_id) FROM fixes WHERE ts >= %(since)s AND ts < %(until)s AND h3 <> 0 "
+        "GROUP BY 1",
+        {"res": res, "low": low, "since": since, "until": until},
+    ).fetchall()
+    return [{"h3": format(cell & 0xFFFFFFFFFFFFFFFF, "x"), "fixes": n, "vehicles": nv} for cell, n, nv in rows]
+
+
+def newest_fix(conn: psycopg.Connection) -> datetime | None:
+    r = conn.execute("SELECT max(ts) FROM fixes").fetchone()
+    return None if r is None else r[0]
+
+
+# -- reference documents -------------------------------------------------------------------------------------
+
+
+def docs(conn: psycopg.Connection, doc_type: str, doc_id: str | None = None, all_versions: bool = False
+         ) -> list[dict[str, Any]]:
+    """Reference documents (permits, orders) with their version metadata; latest version unless asked."""
+    distinct = "" if all_versions else "DISTINCT ON (doc_id)"
+    rows = conn.execute(
+        f"SELECT {distinct} doc_id, version, body, created_at, created_by FROM reference_docs "
+        "WHERE doc_type = %s AND (%s::text IS NULL OR doc_id = %s) ORDER BY doc_id, version DESC",
+        (doc_type, doc_id, doc_id),
+    ).fetchall()
+    return [{**body, "id": did, "version": v, "created_ts_ms": ms(created), "created_by": by}
+            for did, v, body, created, by in rows]
+
+
+def table_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]  # type: ignore[index]

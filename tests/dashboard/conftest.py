@@ -1,0 +1,117 @@
+"""Dashboard fixtures: one running app per test module (Runtime: real Redis, real PostgreSQL, uvicorn on a
+free port), and a headless Chromium that records every request it makes."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+
+from scenarios.runtime import Runtime
+from tests.conftest import _with_db
+from tracker.config import Settings
+from tracker.edges.db import migrate
+from tracker.edges.services import Services
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def module_db(services: Services) -> Iterator[str]:
+    """A fresh migrated database shared by one test module (the app keeps running across its tests)."""
+    name = f"fwd_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_db(services.database_url, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+    yield url
+    with psycopg.connect(services.database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def app_settings(tmp_path_factory: pytest.TempPathFactory, services: Services, module_db: str) -> Settings:
+    s = Settings(data_dir=tmp_path_factory.mktemp("fw-dash"), redis_url=services.redis_url, database_url=module_db)
+    s.bus.prefix = f"d{uuid.uuid4().hex[:8]}"
+    s.http.port = free_port()
+    return s
+
+
+@pytest.fixture(scope="module")
+def runtime(app_settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime(app_settings)
+    rt.start_services()
+    rt.start_server()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture(scope="module")
+def db(runtime: Runtime) -> Iterator[psycopg.Connection]:
+    assert runtime.services is not None
+    with psycopg.connect(runtime.services.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def rclient(runtime: Runtime):  # noqa: ANN201
+    import redis
+
+    assert runtime.services is not None
+    r = redis.Redis.from_url(runtime.services.redis_url)
+    yield r
+    r.close()
+
+
+class Browser:
+    """A Chromium page that records the host of every request it makes."""
+
+    def __init__(self, pw, viewport: dict[str, int]):  # noqa: ANN001
+        self.browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        self.context = self.browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai")
+        self.hosts: set[str] = set()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", self._record)
+
+    def _record(self, req) -> None:  # noqa: ANN001
+        self.requests.append(req.url)
+        host = urlparse(req.url).hostname
+        if host:
+            self.hosts.add(host)
+
+    def page(self):  # noqa: ANN201
+        p = self.context.new_page()
+        p.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        return p
+
+    def close(self) -> None:
+        self.context.close()
+        self.browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser tests (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = Browser(pw, {"width": 1600, "height": 900})
+        yield b
+        b.close()
