@@ -1,0 +1,167 @@
+"""Exact membership and distances for (point, fence) pairs, vectorised across many fences.
+
+This is the one implementation of what "inside" and "distance" mean (see `geofences.model`); the index's
+narrow phase, `Fence.contains` and `Fence.distance_m` all use it. Pairs are grouped by shape, never looped
+per fence:
+
+* polygons: `shapely.intersects_xy` on prepared lon/lat geometries (boundary counts as inside);
+* circles: squared distance in the fence's local metric frame, pure numpy;
+* corridors: the union of one *capsule* per polyline segment (points within `half_width_m` of that
+  segment), tested with numpy point–segment distances in the fence's local frame. The index knows which
+  segments pass near each H3 cell, so it tests only those (`contains_capsule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geofences.kinds import ShapeKind
+from geofences.local import M_PER_DEG_LAT, project_pairs, transform_geometry_to_xy, xy_scale
+from geofences.model import Fence
+
+SHAPE_CODES = {ShapeKind.POLYGON: 0, ShapeKind.CIRCLE: 1, ShapeKind.CORRIDOR: 2}
+
+F64 = npt.NDArray[np.float64]
+
+
+def segment_dist2(x: F64, y: F64, ax: F64, ay: F64, bx: F64, by: F64) -> F64:
+    """Squared distance from points (x, y) to segments a–b, elementwise (all in metres)."""
+    dx, dy = bx - ax, by - ay
+    px, py = x - ax, y - ay
+    len2 = dx * dx + dy * dy
+    t = np.clip((px * dx + py * dy) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0)
+    ex, ey = px - t * dx, py - t * dy
+    return ex * ex + ey * ey
+
+
+def corridor_segments(fence: Fence) -> npt.NDArray[np.float64]:
+    """(k, 4) array of the corridor's segments (ax, ay, bx, by) in its local frame, repeated points dropped."""
+    c = shapely.get_coordinates(shapely.remove_repeated_points(fence.local_geometry))
+    return np.column_stack([c[:-1], c[1:]])
+
+
+@dataclass(frozen=True)
+class ExactShapes:
+    shape_code: npt.NDArray[np.int8]
+    lon0: F64  # local frame origin per fence
+    lat0: F64
+    kx: F64  # metres per degree of longitude at the origin
+    size_m: F64  # radius (circle) or half-width (corridor); 0 for polygons
+    geoms_lonlat: npt.NDArray[np.object_]  # prepared polygons (None for other shapes)
+    lines_xy: npt.NDArray[np.object_]  # polygon boundary or corridor line in local metres; None for circles
+    seg_ptr: npt.NDArray[np.int64]  # CSR: segments of fence f are seg[seg_ptr[f]:seg_ptr[f+1]]
+    seg: F64  # (n_segments, 4): ax, ay, bx, by in the owning fence's local frame
+
+    @classmethod
+    def of(cls, fences: Sequence[Fence]) -> ExactShapes:
+        code = np.array([SHAPE_CODES[f.shape] for f in fences], np.int8)
+        geoms = np.array([f.geometry if f.shape is ShapeKind.POLYGON else None for f in fences], dtype=object)
+        shapely.prepare(geoms)
+        lines = np.empty(len(fences), dtype=object)
+        segs = []
+        for i, f in enumerate(fences):
+            if f.shape is ShapeKind.POLYGON:
+                lines[i] = transform_geometry_to_xy(f.geometry.boundary, f.origin)
+            elif f.shape is ShapeKind.CORRIDOR:
+                lines[i] = f.local_geometry
+            segs.append(corridor_segments(f) if f.shape is ShapeKind.CORRIDOR else np.zeros((0, 4)))
+        size = [f.radius_m if f.shape is ShapeKind.CIRCLE else f.half_width_m or 0.0 for f in fences]
+        lat0 = np.array([f.origin.lat for f in fences], np.float64)
+        return cls(
+            shape_code=code,
+            lon0=np.array([f.origin.lon for f in fences], np.float64),
+            lat0=lat0,
+            kx=xy_scale(lat0)[0],
+            size_m=np.array(size, np.float64),
+            geoms_lonlat=geoms,
+            lines_xy=lines,
+            seg_ptr=np.concatenate([[0], np.cumsum([len(s) for s in segs])]).astype(np.int64),
+            seg=np.concatenate(segs) if segs else np.zeros((0, 4)),
+        )
+
+    def local_xy(self, lon: F64, lat: F64, fidx: npt.NDArray[np.integer]) -> tuple[F64, F64]:
+        """Points in the local metric frame of the fence each is paired with."""
+        dlon = (lon - self.lon0[fidx] + 180.0) % 360.0 - 180.0
+        return dlon * self.kx[fidx], (lat - self.lat0[fidx]) * M_PER_DEG_LAT
+
+    # --- membership -----------------------------------------------------------------------------------
+
+    def contains_polygon(self, lon: F64, lat: F64, fidx: np.ndarray) -> npt.NDArray[np.bool_]:
+        return shapely.intersects_xy(self.geoms_lonlat[fidx], lon, lat)
+
+    def contains_circle(self, lon: F64, lat: F64, fidx: np.ndarray) -> npt.NDArray[np.bool_]:
+        x, y = self.local_xy(lon, lat, fidx)
+        return x * x + y * y <= self.size_m[fidx] ** 2
+
+    def contains_capsule(self, lon: F64, lat: F64, fidx: np.ndarray, seg: np.ndarray) -> npt.NDArray[np.bool_]:
+        """Is each point within the half-width of segment `seg[i]` (global segment index) of its corridor?"""
+        x, y = self.local_xy(lon, lat, fidx)
+        s = self.seg[seg]
+        return segment_dist2(x, y, s[:, 0], s[:, 1], s[:, 2], s[:, 3]) <= self.size_m[fidx] ** 2
+
+    def contains(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """For each pair i: is point (lon[i], lat[i]) inside fence `fence_idx[i]`?"""
+        lon = np.atleast_1d(np.asarray(lon, np.float64))
+        lat = np.atleast_1d(np.asarray(lat, np.float64))
+        fidx = np.broadcast_to(np.asarray(fence_idx), lon.shape)
+        out = np.zeros(lon.shape, bool)
+        code = self.shape_code[fidx]
+        for c, test in ((0, self.contains_polygon), (1, self.contains_circle)):
+            sel = np.flatnonzero(code == c)
+            if sel.size:
+                out[sel] = test(lon[sel], lat[sel], fidx[sel])
+        sel = np.flatnonzero(code == 2)
+        if sel.size:  # every segment of the corridor: expand (pair, segment), then any() per pair
+            f = fidx[sel]
+            n_seg = self.seg_ptr[f + 1] - self.seg_ptr[f]
+            pair = np.repeat(np.arange(sel.size), n_seg)
+            first = np.cumsum(n_seg) - n_seg
+            seg = np.arange(pair.size) - np.repeat(first, n_seg) + np.repeat(self.seg_ptr[f], n_seg)
+            hit = self.contains_capsule(lon[sel][pair], lat[sel][pair], f[pair], seg)
+            out[sel] = np.bincount(pair[hit], minlength=sel.size) > 0
+        return out
+
+    # --- distances ------------------------------------------------------------------------------------
+
+    def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> F64:
+        """For each pair i: metres from the point to the boundary (polygon, circle) or centre line (corridor)."""
+        lon = np.atleast_1d(np.asarray(lon, np.float64))
+        lat = np.atleast_1d(np.asarray(lat, np.float64))
+        fidx = np.broadcast_to(np.asarray(fence_idx), lon.shape)
+        x, y = self.local_xy(lon, lat, fidx)
+        out = np.empty(lon.shape, np.float64)
+        circ = self.shape_code[fidx] == 1
+        out[circ] = np.abs(np.hypot(x[circ], y[circ]) - self.size_m[fidx[circ]])
+        sel = np.flatnonzero(~circ)
+        if sel.size:
+            out[sel] = shapely.distance(self.lines_xy[fidx[sel]], shapely.points(x[sel], y[sel]))
+        return out
+
+
+def corridor_offsets_m(fence: Fence, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[F64, F64]:
+    """(signed offset, along-route position) in metres of points relative to a corridor's polyline.
+
+    The offset is the distance to the centre line, positive left of the direction of travel (the order of
+    the line's vertices), negative right; `along_m` is the distance along the route to the nearest point,
+    which tells how far a vehicle has progressed on its permitted route.
+    """
+    if fence.shape is not ShapeKind.CORRIDOR:
+        raise ValueError(f"fence {fence.id} is a {fence.shape.value}, not a corridor")
+    line = shapely.remove_repeated_points(fence.local_geometry)  # every segment then has a direction
+    coords = shapely.get_coordinates(line)
+    x, y = project_pairs(np.atleast_1d(lon), np.atleast_1d(lat), fence.origin.lon, fence.origin.lat)
+    pts = shapely.points(x, y)
+    dist = shapely.distance(line, pts)
+    along = shapely.line_locate_point(line, pts)
+    seg_len = np.hypot(*np.diff(coords, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg_len)])
+    seg = np.clip(np.searchsorted(cum, along, side="right") - 1, 0, len(seg_len) - 1)
+    nearest = shapely.get_coordinates(shapely.line_interpolate_point(line, along))
+    d = coords[seg + 1] - coords[seg]
+    cross = d[:, 0] * (y - nearest[:, 1]) - d[:, 1] * (x - nearest[:, 0])
+    return np.where(cross < 0, -dist, dist), along

@@ -1,0 +1,268 @@
+"""`FenceIndex`: which fences is each of a million fixes in, in a fraction of a second.
+
+Broad phase (no geometry): every fence is covered by H3 cells at `res` (`geofences.cover`), each cell
+marked interior (wholly inside) or boundary with the exact test it needs. Cells with the same set of
+(fence, test) entries share
+a *group*; a point's cell maps to a group through a two-level table:
+
+* buckets: the cell's ancestor `BLOCK_DIGITS` levels up, found in a small hash map (`CellMap`; a few
+  thousand buckets for a city, so it stays in cache);
+* a bucket is either uniform (one group for all its descendants: the inside of a big zone) or owns a
+  dense block of 8^BLOCK_DIGITS group ids addressed directly by the cell's last digits (bit arithmetic).
+
+Random lookups into one big sorted array of cells would cost a cache miss per level of binary search; this
+layout costs one cached hash probe and one direct load, all as numpy array operations.
+
+Narrow phase: entries from interior cells are accepted; entries from boundary cells get the exact test
+of `geofences.exact` (grouped by shape, vectorised). With the default `res` = the fix resolution (12,
+~9 m cells) the boundary band is thin, so few points need the exact test.
+
+`res` below the points' cell resolution (e.g. the classic res 10 with res-12 fixes) is supported and
+still exact: the cover then widens its margins by how far H3 children stick out of their parents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from geofences.cellhash import CellMap
+from geofences.cover import ACCEPT, TEST_CAPSULE, TEST_CIRCLE, TEST_POLYGON, fence_cover
+from geofences.exact import ExactShapes, corridor_offsets_m
+from geofences.h3util import DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_cells
+from geofences.kinds import FenceKind
+from geofences.model import ActivityTable, Fence
+
+BLOCK_DIGITS = 3
+"""Levels between a bucket and the indexed cells: blocks of 8^3 = 512 slots (7^3 = 343 used)."""
+
+_EMPTY = np.zeros(0, np.int64)
+# an entry packed in 64 bits for sorting and hashing: fence · test · segment
+_FENCE_SHIFT = np.uint64(34)
+_TEST_SHIFT = np.uint64(32)
+
+
+def _mix(v: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.uint64]:
+    """splitmix64 finaliser: a well-spread 64-bit hash of each value (wrapping uint64 arithmetic)."""
+    z = v + np.uint64(salt)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@dataclass(frozen=True, eq=False)
+class FenceIndex:
+    fences: list[Fence]
+    res: int  # resolution of the cover
+    cell_res: int  # resolution of the points' cells `locate` expects
+    ids: npt.NDArray[np.str_]
+    kinds: npt.NDArray[np.str_]
+    exact: ExactShapes
+    activity: ActivityTable
+    _bucket_res: int
+    _buckets: CellMap  # bucket cell → ≥ 0: uniform group (0: none); < 0: −(block + 1)
+    _blocks: npt.NDArray[np.int32]  # (n_blocks · 8^BLOCK_DIGITS,) group id per child slot
+    _group_ptr: npt.NDArray[np.int64]  # CSR over entries; group 0 is empty
+    _entry_fence: npt.NDArray[np.int32]
+    _entry_test: npt.NDArray[np.int8]  # ACCEPT or the exact test a point in this cell needs
+    _entry_seg: npt.NDArray[np.int32]  # global corridor segment for TEST_CAPSULE
+
+    # --- build ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, fences: Sequence[Fence], res: int = DEFAULT_FIX_RES, cell_res: int = DEFAULT_FIX_RES) -> FenceIndex:
+        """Index `fences`, covering them at H3 `res` for points whose cells are at `cell_res` (the fix
+        resolution). `res` = `cell_res` is fastest: the thinnest boundary band and no nesting margin."""
+        if not 0 <= res <= cell_res <= 15:
+            raise ValueError(f"need 0 ≤ res ({res}) ≤ cell_res ({cell_res}) ≤ 15")
+        fences = list(fences)
+        ids = [f.id for f in fences]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate fence ids in index")
+        exact = ExactShapes.of(fences)
+        cells, vals = [], []
+        for i, f in enumerate(fences):
+            e = fence_cover(f, res, cell_res)
+            seg = e.seg.astype(np.uint64) + np.uint64(exact.seg_ptr[i])  # global segment number
+            cells.append(e.cells)
+            vals.append((np.uint64(i) << _FENCE_SHIFT) | (e.test.astype(np.uint64) << _TEST_SHIFT) | seg)
+        cell = np.concatenate(cells) if cells else np.zeros(0, np.uint64)
+        val = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
+        tables = _build_tables(cell, val, res, max(0, res - BLOCK_DIGITS))
+        return cls(
+            fences=fences,
+            res=res,
+            cell_res=cell_res,
+            ids=np.array(ids, dtype=str),
+            kinds=np.array([f.kind.value for f in fences], dtype=str),
+            exact=exact,
+            activity=ActivityTable.of(fences),
+            _bucket_res=max(0, res - BLOCK_DIGITS),
+            **tables,
+        )
+
+    # --- queries --------------------------------------------------------------------------------------
+
+    def locate(
+        self,
+        lon: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        cells: npt.ArrayLike | None = None,
+        fence_mask: npt.ArrayLike | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        """Sparse (point_idx, fence_idx) pairs of points inside fences, ordered by point.
+
+        `cells`: the points' H3 cells at `cell_res` if already known (the tracker computes them once per
+        fix); otherwise they are computed here. `fence_mask`: bool per fence; False fences are skipped
+        before any exact test (e.g. only restricted zones active now).
+        """
+        lon = np.asarray(lon, np.float64).ravel()
+        lat = np.asarray(lat, np.float64).ravel()
+        if cells is None:
+            cells = cells_at(lon, lat, self.cell_res)
+        else:
+            cells = np.asarray(cells, np.uint64).ravel()
+            bad = (cell_resolution(cells) != self.cell_res) & (cells != 0)
+            if bad.any():
+                raise ValueError(f"cells must be at resolution {self.cell_res} (see FenceIndex.cell_res)")
+        if cells.shape != lon.shape or lon.shape != lat.shape:
+            raise ValueError("lon, lat and cells must have the same length")
+        group = self._groups(cells)
+        point_idx, entry = self._expand(group)
+        fence_idx = self._entry_fence[entry]
+        test = self._entry_test[entry]
+        if fence_mask is not None:
+            keep = np.asarray(fence_mask, bool)[fence_idx]
+            point_idx, fence_idx, test, entry = point_idx[keep], fence_idx[keep], test[keep], entry[keep]
+        keep = test == ACCEPT
+        ex = self.exact
+        for code in (TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE):
+            sel = np.flatnonzero(test == code)
+            if sel.size == 0:
+                continue
+            p, f = point_idx[sel], fence_idx[sel]
+            if code == TEST_POLYGON:
+                keep[sel] = ex.contains_polygon(lon[p], lat[p], f)
+            elif code == TEST_CIRCLE:
+                keep[sel] = ex.contains_circle(lon[p], lat[p], f)
+            else:
+                keep[sel] = ex.contains_capsule(lon[p], lat[p], f, self._entry_seg[entry[sel]])
+        point_idx, fence_idx = point_idx[keep], fence_idx[keep]
+        if point_idx.size > 1:
+            # a point near several segments of one corridor passes several capsule tests: keep one pair
+            # (entries of a cell are sorted by fence, so duplicates are adjacent)
+            dup = np.zeros(point_idx.size, bool)
+            dup[1:] = (point_idx[1:] == point_idx[:-1]) & (fence_idx[1:] == fence_idx[:-1])
+            point_idx, fence_idx = point_idx[~dup], fence_idx[~dup]
+        return point_idx, fence_idx
+
+    def _groups(self, cells: U64) -> npt.NDArray[np.int64]:
+        """Group id of each point's cell (0 = no fence near)."""
+        q = parent_cells(cells, self.res) if self.res < self.cell_res else cells
+        val = self._buckets.get(parent_cells(q, self._bucket_res)).astype(np.int64)
+        group = val  # uniform buckets (and 0 = no bucket) already hold the group
+        in_block = np.flatnonzero(val < 0)
+        slot = child_digits(q[in_block], self._bucket_res, self.res)
+        group[in_block] = self._blocks[(-val[in_block] - 1) * (8**BLOCK_DIGITS) + slot]
+        return group
+
+    def _expand(self, group: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """CSR expansion: (point index, entry index) for every entry of every point's group."""
+        start = self._group_ptr[group]
+        count = self._group_ptr[group + 1] - start
+        pts = np.flatnonzero(count)
+        if pts.size == 0:
+            return _EMPTY, _EMPTY
+        count = count[pts]
+        start = start[pts]
+        if count.max() == 1:  # the common case: each point in at most one fence's cover
+            return pts, start
+        point_idx = np.repeat(pts, count)
+        first = np.cumsum(count) - count
+        entry = np.arange(point_idx.size, dtype=np.int64) + np.repeat(start - first, count)
+        return point_idx, entry
+
+    def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Metres from each point to its paired fence's boundary (polygon, circle) or centre line (corridor)."""
+        return self.exact.distance_m(lon, lat, fence_idx)
+
+    def corridor_offsets_m(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(signed offset from the centre line, position along the route), metres, for one corridor fence."""
+        return corridor_offsets_m(self.fences[fence_idx], lon, lat)
+
+    def active(self, ts_ms: npt.ArrayLike, fence_idx: npt.ArrayLike, tz_offset_min: int = 480) -> npt.NDArray[np.bool_]:
+        """For (time, fence) pairs: is the fence in effect (dates, daily windows)? ts in UTC epoch ms."""
+        return self.activity.mask(ts_ms, fence_idx, tz_offset_min)
+
+    def mask(self, kinds: Iterable[FenceKind | str] | None = None, ids: Iterable[str] | None = None) -> npt.NDArray[np.bool_]:
+        """A `fence_mask` selecting fences by kind and/or id."""
+        m = np.ones(len(self.fences), bool)
+        if kinds is not None:
+            m &= np.isin(self.kinds, [FenceKind(k).value for k in kinds])
+        if ids is not None:
+            m &= np.isin(self.ids, list(ids))
+        return m
+
+    def position(self, fence_id: str) -> int:
+        """Index of a fence id in `fences`."""
+        hit = np.flatnonzero(self.ids == fence_id)
+        if hit.size == 0:
+            raise KeyError(fence_id)
+        return int(hit[0])
+
+
+def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: int) -> dict:
+    """Group identical entry sets, then lay groups out in bucket blocks (see module docstring)."""
+    # stable: entries of one fence stay in the order the cover made them (one fence's capsule entries
+    # for a cell stay adjacent, which `locate` relies on to drop duplicate pairs)
+    order = np.argsort(cell, kind="stable")
+    cell, val = cell[order], val[order]
+    ucell, cstart, ccount = np.unique(cell, return_index=True, return_counts=True)
+    if ucell.size == 0:
+        return dict(
+            _buckets=CellMap.build([], []), _blocks=np.zeros(0, np.int32),
+            _group_ptr=np.zeros(2, np.int64), _entry_fence=np.zeros(0, np.int32),
+            _entry_test=np.zeros(0, np.int8), _entry_seg=np.zeros(0, np.int32),
+        )
+    # An entry set is identified by (count, two independent order-free hashes): collisions ~2^-128.
+    key = np.column_stack([
+        ccount.astype(np.uint64),
+        np.add.reduceat(_mix(val, 0x9E3779B97F4A7C15), cstart),
+        np.add.reduceat(_mix(val, 0xD1B54A32D192ED03), cstart),
+    ])
+    _, rep, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group_of_cell = inv.ravel().astype(np.int64) + 1  # group 0 = empty
+    gcount = ccount[rep]
+    group_ptr = np.concatenate([[0, 0], np.cumsum(gcount)]).astype(np.int64)
+    src = np.repeat(cstart[rep], gcount) + (np.arange(gcount.sum()) - np.repeat(group_ptr[1:-1], gcount))
+    entries = val[src]
+
+    # buckets: cells are sorted, and a parent is a bit prefix, so each bucket's cells are contiguous
+    bucket = parent_cells(ucell, bucket_res)
+    ubucket, bstart, bcount = np.unique(bucket, return_index=True, return_counts=True)
+    gmin = np.minimum.reduceat(group_of_cell, bstart)
+    gmax = np.maximum.reduceat(group_of_cell, bstart)
+    # uniform: every descendant present with one group (a pentagon bucket has fewer than 7^k, so never)
+    uniform = (bcount == 7 ** (res - bucket_res)) & (gmin == gmax)
+    bucket_val = np.where(uniform, gmin, 0).astype(np.int64)
+    nonuni = np.flatnonzero(~uniform)
+    bucket_val[nonuni] = -(np.arange(nonuni.size) + 1)
+    slots = 8**BLOCK_DIGITS  # (near res 0 fewer digits are used; the block keeps its fixed size)
+    blocks = np.zeros(nonuni.size * slots, np.int32)
+    bidx = np.repeat(np.arange(ubucket.size), bcount)
+    in_block = ~uniform[bidx]
+    block_no = -bucket_val[bidx[in_block]] - 1
+    blocks[block_no * slots + child_digits(ucell[in_block], bucket_res, res)] = group_of_cell[in_block]
+    return dict(
+        _buckets=CellMap.build(ubucket, bucket_val),
+        _blocks=blocks,
+        _group_ptr=group_ptr,
+        _entry_fence=(entries >> _FENCE_SHIFT).astype(np.int32),
+        _entry_test=((entries >> _TEST_SHIFT) & np.uint64(3)).astype(np.int8),
+        _entry_seg=(entries & np.uint64(0xFFFFFFFF)).astype(np.int32),
+    )
