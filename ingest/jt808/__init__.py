@@ -4,9 +4,9 @@ What a gateway needs, in the order it needs it::
 
     dec = FrameDecoder()                                  # one per connection
     for item in dec.feed(chunk):
-        if isinstance(item, FrameFault): ...              # bad escape / checksum / oversize: count, maybe reply
+        if isinstance(item, FrameFault): ...         # bad escape / checksum / oversize: count, maybe reply
         elif item.header.subpackage: done = reassembler.add(item.header, item.body, now_ms)
-        else: msg = decode_frame(item)                    # Message(header, body: Location | LocationBatch | ...)
+        else: msg = decode_frame(item)               # Message(header, body: Location | LocationBatch | ...)
     row = location_to_fix_row(phone, location, profile, received_ts_ms, backfill)
     reply = encode_message(PlatformGeneralReply(serial, msg_id, GeneralResult.OK), phone=..., serial=...)
 

@@ -147,8 +147,8 @@ class Frame(msgspec.Struct, frozen=True, gc=False):
 class FrameFault(msgspec.Struct, frozen=True, gc=False):
     """A candidate the decoder could not turn into a good frame.
 
-    `kind` is one of the ``FAULT_*`` constants; `raw` the escaped bytes between the delimiters (possibly cut to
-    the size limit); `frame` the parsed frame when only the checksum is bad."""
+    `kind` is one of the ``FAULT_*`` constants; `raw` the escaped bytes between the delimiters (possibly cut
+    to the size limit); `frame` the parsed frame when only the checksum is bad."""
 
     kind: str
     raw: bytes
@@ -241,7 +241,7 @@ class FrameDecoder:
             self.discarded_bytes += len(tail)
             return out
         if len(tail) > self.max_frame_size:
-            out.append(FrameFault(FAULT_OVERSIZE, tail[: self.max_frame_size], "open frame passed the size limit"))
+            out.append(FrameFault(FAULT_OVERSIZE, tail[: self.max_frame_size], "open frame passed the limit"))
             self.faults += 1
             self.discarded_bytes += len(tail)
             tail = b""

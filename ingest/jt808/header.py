@@ -3,7 +3,7 @@
 Layout (all integers big-endian)::
 
     2011/2013: msg_id u16 | props u16 | phone BCD[6]  | serial u16 | [pkg_total u16 | pkg_index u16]
-    2019:      msg_id u16 | props u16 | version u8 | phone BCD[10] | serial u16 | [pkg_total u16 | pkg_index u16]
+    2019:      msg_id u16 | props u16 | version u8 | phone BCD[10] | serial u16 | [pkg_total | pkg_index]
 
     props: bits 0-9 body length, 10-12 encryption (bit 10 = RSA), 13 subpackage, 14 2019-version flag,
            15 reserved
@@ -112,8 +112,10 @@ def parse_header(data: bytes, frame_len: int | None = None) -> tuple[Header, int
     if not props & 0x6000:  # plain 2011/2013 header, no subpackage: the common case, one unpack
         _, _, phone, serial = _H2013.unpack_from(data, 0)
         return (
-            Header(msg_id, props & 0x3FF, (props >> 10) & 7, False, False, VERSION_2013, None, phone.hex(), serial,
-                   None, None, props >> 15),
+            Header(
+                msg_id, props & 0x3FF, (props >> 10) & 7, False, False, VERSION_2013, None, phone.hex(),
+                serial, None, None, props >> 15,
+            ),
             HEADER_LEN_2013,
         )
     body_len = props & MAX_BODY_LEN

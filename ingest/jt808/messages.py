@@ -76,7 +76,7 @@ __all__ = [
     "ms_to_bcd_time",
 ]
 
-# -- message ids and result codes ------------------------------------------------------------------------------
+# -- message ids and result codes ----------------------------------------------------------------------------
 
 MSG_TERMINAL_REPLY: Final = 0x0001
 MSG_HEARTBEAT: Final = 0x0002
@@ -146,7 +146,7 @@ ALARM_BITS: Final[dict[int, str]] = {
 
 _GNSS_BITS: Final = ((18, "gps"), (19, "beidou"), (20, "glonass"), (21, "galileo"))
 
-# -- structs ----------------------------------------------------------------------------------------------------
+# -- structs -------------------------------------------------------------------------------------------------
 
 
 class Body(msgspec.Struct, frozen=True, gc=False):
@@ -240,7 +240,7 @@ class Location(Body, frozen=True, gc=False):
     speed_kmh: float
     course_deg: int
     ts_ms: int | None
-    time_bcd: bytes = b""  # the raw BCD time, kept only when it is impossible (ts_ms None), to show and re-send
+    time_bcd: bytes = b""  # raw BCD time, kept only when impossible (ts_ms None), to show and re-send it
     extras: dict[int, bytes] = {}
     extras_seq: tuple[tuple[int, bytes], ...] | None = None  # full ordered TLV list, only when an id repeats
     extras_tail: bytes = b""  # bytes after the last complete TLV (a truncated item)
@@ -386,7 +386,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     length_ok: bool = True
 
 
-# -- primitives -------------------------------------------------------------------------------------------------
+# -- primitives ----------------------------------------------------------------------------------------------
 
 _BCD: Final = tuple(((v >> 4) * 10 + (v & 15)) if (v >> 4) < 10 and (v & 15) < 10 else -1 for v in range(256))
 _TO_BCD: Final = tuple(bytes(((v // 10) << 4 | (v % 10),)) for v in range(100))
@@ -468,7 +468,7 @@ def _check_u(value: int, bits: int, field: str) -> int:
     return value
 
 
-# -- location ---------------------------------------------------------------------------------------------------
+# -- location ------------------------------------------------------------------------------------------------
 
 _LOC: Final = struct.Struct(">IIIIHHH6s")
 LOCATION_BASE_LEN: Final = _LOC.size  # 28
@@ -578,7 +578,7 @@ def _encode_location(loc: Location) -> bytes:
     return b"".join(parts)
 
 
-# -- extras -----------------------------------------------------------------------------------------------------
+# -- extras --------------------------------------------------------------------------------------------------
 
 
 def _u_be(v: bytes) -> int:
@@ -631,7 +631,7 @@ def decode_extra(item: int, value: bytes) -> Any:
     return value.hex()
 
 
-# -- other bodies -----------------------------------------------------------------------------------------------
+# -- other bodies --------------------------------------------------------------------------------------------
 
 _REPLY: Final = struct.Struct(">HHB")
 _REG_HEAD: Final = struct.Struct(">HH")
@@ -713,7 +713,9 @@ def _encode_authenticate(a: Authenticate, version: int) -> bytes:
         return code
     if len(code) > 255:
         raise EncodeError("auth code longer than 255 bytes")
-    return bytes((len(code),)) + code + _fixed(a.imei or "", 15, "imei") + _fixed(a.software_version or "", 20, "software_version")
+    imei = _fixed(a.imei or "", 15, "imei")
+    software = _fixed(a.software_version or "", 20, "software_version")
+    return bytes((len(code),)) + code + imei + software
 
 
 def _decode_batch(body: bytes) -> LocationBatch:
@@ -784,7 +786,7 @@ def _decode_query_reply(body: bytes) -> LocationQueryReply:
     return LocationQueryReply(_U16.unpack_from(body, 0)[0], _decode_location(body, 2, len(body)))
 
 
-# -- dispatch ---------------------------------------------------------------------------------------------------
+# -- dispatch ------------------------------------------------------------------------------------------------
 
 _DECODERS: Final[dict[int, Callable[[bytes, int], Body]]] = {
     MSG_TERMINAL_REPLY: lambda b, v: _decode_general(b, TerminalGeneralReply),

@@ -25,7 +25,7 @@ TOML format (the `[jt808.profiles.<name>]` tables of the FleetWatch configuratio
 
     # drum: a pair of bits (forward/reverse; both off = stopped, both on = unknown) or a vendor field
     drum = {forward = {item = 0x2A, bit = 4}, reverse = {item = 0x2A, bit = 5}}
-    # drum = {item = 0xE6, byte = 0, bit = 0, width = 2, values = {0 = "stopped", 1 = "forward", 2 = "reverse"}}
+    # drum = {item = 0xE6, byte = 0, width = 2, values = {0 = "stopped", 1 = "forward", 2 = "reverse"}}
 
 Bits count from the least significant bit of the item read as a big-endian unsigned integer, or of the byte
 at `byte` (0 = first byte of the value) when `byte` is given. A field source reads `width` bits starting at
@@ -186,7 +186,7 @@ NONE_PROFILE = SensorProfile(name="none")
 BUILTIN_PROFILES: dict[str, SensorProfile] = {"default": DEFAULT_PROFILE, "none": NONE_PROFILE}
 
 
-# -- compilation ------------------------------------------------------------------------------------------------
+# -- compilation ---------------------------------------------------------------------------------------------
 
 _Getter = Callable[[Location], Any]
 
@@ -329,7 +329,7 @@ def apply_profile(location: Location, profile: SensorProfile) -> Sensors:
     return Sensors(c(location), li(location), lo(location), d(location), dr(location))
 
 
-# -- loading ----------------------------------------------------------------------------------------------------
+# -- loading -------------------------------------------------------------------------------------------------
 
 
 def load_profiles(source: Mapping[str, Any] | Path) -> dict[str, SensorProfile]:

@@ -7,12 +7,15 @@ packages under that key and returns the concatenated body once every index has a
 whatever the arrival order.
 
 Incomplete sets expire after `timeout_ms` of silence (no new package for that set); `expire` returns them
-with the indexes still missing. To recover instead of dropping, set `retransmit_after_ms`: `due_for_retransmit`
-then reports sets idle that long (keeping them), the gateway sends 0x8003 (`RetransmitRequest`, original
-serial = `first_serial`, ids = `missing`), and the resent packages complete the same set. A typical loop::
+with the indexes still missing. To recover instead of dropping, set `retransmit_after_ms`:
+`due_for_retransmit` then reports sets idle that long (keeping them), the gateway sends 0x8003
+(`RetransmitRequest`, original serial = `first_serial`, ids = `missing`), and the resent packages complete
+the same set. A typical loop::
 
-    for inc in reassembler.due_for_retransmit(now_ms): send(RetransmitRequest(inc.first_serial, list(inc.missing)))
-    for inc in reassembler.expire(now_ms): log_dropped(inc)
+    for inc in reassembler.due_for_retransmit(now_ms):
+        send(RetransmitRequest(inc.first_serial, list(inc.missing)))
+    for inc in reassembler.expire(now_ms):
+        log_dropped(inc)
  The clock is passed in (`now_ms`) so the logic is
 deterministic and testable; nothing here reads the wall clock. Memory is bounded: at most `max_sets`
 incomplete sets and `max_bytes` buffered; beyond that the oldest sets are evicted and reported by the next
@@ -136,7 +139,9 @@ class Reassembler:
         return None
 
     @staticmethod
-    def _complete(first: Header, parts: dict[int, bytes], serials: dict[int, int], first_serial: int) -> Reassembled:
+    def _complete(
+        first: Header, parts: dict[int, bytes], serials: dict[int, int], first_serial: int
+    ) -> Reassembled:
         total = len(parts)
         body = b"".join([parts[i] for i in range(1, total + 1)])
         header = msgspec.structs.replace(

@@ -180,12 +180,13 @@ def _print_table(frame: Frame) -> None:
 
     console = Console()
     h = frame.header
+    misflagged = h.version_flag and h.version == 2013
     head = Table(title="JT/T 808 frame", show_header=False)
     head.add_column("field", style="bold")
     head.add_column("value")
     rows: list[tuple[str, str]] = [
         ("msg_id", f"0x{h.msg_id:04X}"),
-        ("version", f"{h.version}" + (" (bit 14 set, 2013 layout)" if h.version_flag and h.version == 2013 else "")),
+        ("version", f"{h.version}" + (" (bit 14 set, 2013 layout)" if misflagged else "")),
         ("protocol_version", str(h.protocol_version)),
         ("phone", h.phone),
         ("serial", str(h.serial)),
@@ -235,7 +236,9 @@ def _print_table(frame: Frame) -> None:
 
 @app.command()
 def decode(
-    hex_text: str = typer.Argument(..., metavar="HEX", help="the frame as hex (spaces allowed, 7e delimiters optional)"),
+    hex_text: str = typer.Argument(
+        ..., metavar="HEX", help="the frame as hex (spaces allowed, 7e delimiters optional)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
     raw: bool = typer.Option(False, "--raw", help="the hex is already unescaped (do not resolve 7d escapes)"),
 ) -> None:
