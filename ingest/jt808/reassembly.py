@@ -38,8 +38,9 @@ SetKey = tuple[str, int, int, int]
 
 
 class Reassembled(msgspec.Struct, frozen=True, gc=False):
-    """A complete message. `header` is package 1's header turned into an ordinary one (no subpackage fields,
-    `body_len` = full length) so it can go straight to `decode_body`."""
+    """A complete message. `header` is package 1's header turned into an ordinary one (no subpackage fields;
+    `body_len` is the full length capped at the 10-bit 1023, so use ``len(body)``) so it can go straight to
+    `decode_body`."""
 
     header: Header
     body: bytes

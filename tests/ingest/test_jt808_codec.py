@@ -90,7 +90,7 @@ def sample_location(**kw: object) -> Location:
     return Location(**base)  # type: ignore[arg-type]
 
 
-# -- escapes and checksum --------------------------------------------------------------------------------------
+# -- escapes and checksum ------------------------------------------------------------------------------------
 
 
 @FAST
@@ -115,7 +115,7 @@ def test_checksum_is_xor_of_all_bytes(data: bytes) -> None:
     assert checksum(data) == functools.reduce(operator.xor, data, 0)
 
 
-# -- headers ---------------------------------------------------------------------------------------------------
+# -- headers -------------------------------------------------------------------------------------------------
 
 
 @FAST
@@ -176,7 +176,7 @@ def test_header_too_short() -> None:
         parse_header(encode_header(h, 0)[:15])
 
 
-# -- message round trips ---------------------------------------------------------------------------------------
+# -- message round trips -------------------------------------------------------------------------------------
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 gbk_text = st.text(st.sampled_from(list("abcXYZ0129-_ 粤京沪测试车辆")), max_size=6)
@@ -316,7 +316,7 @@ def test_replies_and_results() -> None:
     assert retx13 == bytes.fromhex("0064 02 0002 0005") and retx19 == bytes.fromhex("0064 0002 0002 0005")
 
 
-# -- location details ------------------------------------------------------------------------------------------
+# -- location details ----------------------------------------------------------------------------------------
 
 
 def _loc_body(lat_raw: int, lon_raw: int, status: int, tbcd: str = "180715101010", extras: bytes = b"") -> bytes:
@@ -394,7 +394,7 @@ def test_batch_keeps_good_items_when_damaged() -> None:
     assert decode_body(make_header(0x0704, phone="1", serial=1), trailing).errors == ("2 trailing bytes after 1 items",)
 
 
-# -- framing under hostile streams -----------------------------------------------------------------------------
+# -- framing under hostile streams ---------------------------------------------------------------------------
 
 
 def _stream_frames() -> list[bytes]:
@@ -492,7 +492,7 @@ def test_oversize_by_increments_is_bounded() -> None:
     assert dec.pending == 0
 
 
-# -- reassembly ------------------------------------------------------------------------------------------------
+# -- reassembly ----------------------------------------------------------------------------------------------
 
 
 def _parts(body: bytes, first: int = 100, chunk: int = 10, phone: str = "13800000000") -> list[Frame]:
@@ -571,7 +571,7 @@ def test_reassembly_duplicates_and_bad_indexes() -> None:
         r.add(make_header(0x0704, phone="1", serial=1), b"", 0)
 
 
-# -- sensor profiles and fix rows ------------------------------------------------------------------------------
+# -- sensor profiles and fix rows ----------------------------------------------------------------------------
 
 PROFILES_TOML = """
 [jt808.profiles.acme]

@@ -64,7 +64,7 @@ if not VECTORS_PATH.exists():  # pragma: no cover - the shared folder is part of
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())
 GMT8 = timezone(timedelta(hours=8))
 
-# -- which entries are skipped in test_vector_expected, and why ------------------------------------------------
+# -- which entries are skipped in test_vector_expected, and why ----------------------------------------------
 
 PROPRIETARY = "proprietary 0x5501/0x5502 Huabao-style variant (1-byte serial, JT600-like body), not JT/T 808"
 NOT_JT808 = "ASCII '(...)' E-lock sentence, not a JT/T 808 frame (checked: the frame decoder discards it)"
@@ -103,7 +103,7 @@ SKIP_EXPECTED: dict[int, str] = {
     112: UNSUPPORTED_MSG.format(msg="0x0900 (GL100 sensor pass-through)"),
 }
 
-# -- helpers ---------------------------------------------------------------------------------------------------
+# -- helpers -------------------------------------------------------------------------------------------------
 
 
 def notes(v: dict[str, Any]) -> str:
@@ -220,7 +220,7 @@ def check_phone(ours: str, expected: str) -> None:
         assert ours == expected.rstrip(")").split()[-1], (ours, expected)
 
 
-# -- expected-value checks -------------------------------------------------------------------------------------
+# -- expected-value checks -----------------------------------------------------------------------------------
 
 HEADER_KEYS = {"msg_id", "body_len", "serial", "phone", "subpackage", "encrypt", "protocol_version", "version_flag",
                "phone_bcd", "header_serial"}
@@ -455,7 +455,7 @@ def check_expected(idx: int, v: dict[str, Any]) -> int:
     return n
 
 
-# -- parametrisation -------------------------------------------------------------------------------------------
+# -- parametrisation -----------------------------------------------------------------------------------------
 
 
 def _vid(i: int, v: dict[str, Any]) -> str:
