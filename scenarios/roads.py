@@ -171,20 +171,26 @@ class RoadNetwork:
         lateral = wiggle_m * np.sin(np.pi * t * rng.uniform(1.0, 2.5)) * rng.choice([-1.0, 1.0])
         x = self.node_x[anchor] + t * length_m * np.sin(b) + lateral * np.cos(b)
         y = self.node_y[anchor] + t * length_m * np.cos(b) - lateral * np.sin(b)
-        end = self.n_nodes
-        seg_len = float(np.hypot(np.diff(x), np.diff(y)).sum())
+        # one node per vertex (so trucks can stop, turn and be routed along it), two-way edges between them
+        first = self.n_nodes
+        ids = np.concatenate([[anchor], first + np.arange(n_vertices - 1)])
+        seg_len = np.hypot(np.diff(x), np.diff(y))
+        k = n_vertices - 1
+        eu = np.concatenate([ids[:-1], ids[1:]]).astype(np.int32)
+        ev = np.concatenate([ids[1:], ids[:-1]]).astype(np.int32)
+        gx = np.concatenate([np.column_stack([x[:-1], x[1:]]).ravel(), np.column_stack([x[1:], x[:-1]]).ravel()])
+        gy = np.concatenate([np.column_stack([y[:-1], y[1:]]).ravel(), np.column_stack([y[1:], y[:-1]]).ravel()])
         new = dict(
-            node_osm=np.append(self.node_osm, -1 - end), node_x=np.append(self.node_x, x[-1]),
-            node_y=np.append(self.node_y, y[-1]),
-            edge_u=np.append(self.edge_u, [anchor, end]).astype(np.int32),
-            edge_v=np.append(self.edge_v, [end, anchor]).astype(np.int32),
-            edge_length_m=np.append(self.edge_length_m, [seg_len, seg_len]),
-            edge_speed_kmh=np.append(self.edge_speed_kmh, [speed_kmh, speed_kmh]),
-            edge_highway=[*self.edge_highway, highway, highway], edge_name=[*self.edge_name, name, name],
-            geom_offsets=np.append(self.geom_offsets, [self.geom_offsets[-1] + x.size,
-                                                       self.geom_offsets[-1] + 2 * x.size]),
-            geom_x=np.concatenate([self.geom_x, x, x[::-1]]), geom_y=np.concatenate([self.geom_y, y, y[::-1]]),
+            node_osm=np.append(self.node_osm, -1 - (first + np.arange(k))), node_x=np.append(self.node_x, x[1:]),
+            node_y=np.append(self.node_y, y[1:]),
+            edge_u=np.append(self.edge_u, eu).astype(np.int32), edge_v=np.append(self.edge_v, ev).astype(np.int32),
+            edge_length_m=np.append(self.edge_length_m, np.concatenate([seg_len, seg_len])),
+            edge_speed_kmh=np.append(self.edge_speed_kmh, np.full(2 * k, speed_kmh)),
+            edge_highway=[*self.edge_highway, *[highway] * (2 * k)], edge_name=[*self.edge_name, *[name] * (2 * k)],
+            geom_offsets=np.append(self.geom_offsets, self.geom_offsets[-1] + 2 * np.arange(1, 2 * k + 1)),
+            geom_x=np.concatenate([self.geom_x, gx]), geom_y=np.concatenate([self.geom_y, gy]),
         )
+        end = int(ids[-1])
         return RoadNetwork(frame=self.frame, **new), end
 
 

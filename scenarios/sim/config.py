@@ -75,7 +75,7 @@ class CityParams(_M):
     collection_radius_m: float = 30.0
     collection_separation_m: float = 45.0
     place_separation_m: float = 250.0
-    arterial_length_m: Range = (5000.0, 8000.0)
+    arterial_length_m: Range = (3000.0, 5000.0)
     arterial_bearings_deg: tuple[float, ...] = (340.0, 20.0, 300.0)
     arterial_hosts: tuple[str, ...] = ("disposal_site", "disposal_site", "landfill")
     arterial_speed_kmh: float = 60.0

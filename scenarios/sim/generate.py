@@ -113,8 +113,8 @@ def generate(scenario: ScenarioConfig) -> SimResult:
     faulty, log = apply_faults(reports, cfg, np.random.default_rng([cfg.seed, 0xFA17]), len(city.vehicles),
                                protected)
     fixes = _to_frame(faulty, city)
-    permits, fences = inj.final_permits(), None
-    fences = fence_features(city, permits)
+    permits = inj.final_permits()
+    fences = fence_features(city)
     return SimResult(config=cfg, city=city, fixes=fixes, vehicles=list(city.vehicles), fences=fences,
                      permits=permits, orders=list(city.orders), plans=city.plans, truth=truth, near_misses=near,
                      timelines=timelines, fault_log=log, elapsed_s=time.perf_counter() - t_start)

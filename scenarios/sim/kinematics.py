@@ -74,7 +74,13 @@ def drive(path: Polyline, p: DriveParams, *, stops: list[tuple[float, float]] | 
     stops: (distance_m, wait_s) — the vehicle comes to a halt at distance_m and waits (red light, gate).
     extra_caps: (from_m, to_m, cap_kmh) overriding the cap on a stretch (violations, crawling queues)."""
     L = path.length_m
-    stops = sorted(stops or [])
+    merged: list[tuple[float, float]] = []
+    for st, w in sorted(stops or []):  # signals a few metres apart (dual carriageways) are one stop
+        if merged and st - merged[-1][0] < 20.0:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], w))
+        else:
+            merged.append((st, w))
+    stops = merged
     grid = np.arange(0.0, L, p.grid_m)
     s = np.unique(np.concatenate([grid, path.cum_m, [L], [st for st, _ in stops]]))
     s = s[np.concatenate([[True], np.diff(s) > 0.3])]
@@ -88,8 +94,10 @@ def drive(path: Polyline, p: DriveParams, *, stops: list[tuple[float, float]] | 
     bwd = -2 * p.decel_ms2 * s + np.minimum.accumulate((c2 + 2 * p.decel_ms2 * s)[::-1])[::-1]
     v = np.sqrt(np.clip(np.minimum(np.minimum(c2, fwd), bwd), 0.0, None))
     ds = np.diff(s)
-    vm = np.maximum(v[:-1] + v[1:], 1e-3)
-    t = np.concatenate([[0.0], np.cumsum(2 * ds / vm)])
+    vm = np.maximum(v[:-1] + v[1:], 1e-6)
+    # between two standstills the vehicle creeps: accelerate then brake over ds → 2·sqrt(ds/a)
+    dt = np.minimum(2 * ds / vm, 2 * np.sqrt(ds / min(p.accel_ms2, p.decel_ms2)))
+    t = np.concatenate([[0.0], np.cumsum(dt)])
     if stops:
         waits = np.array([w for _, w in stops])
         # insert a repeated sample after each stop point carrying the wait, then shift later times

@@ -1,0 +1,167 @@
+"""Ground-truth labels measured on the true trajectory (1 s resolution), not assumed from the plan.
+
+Each injected violation is re-measured after the fact: e.g. a deviation is the longest run of true positions
+outside the corridor, kept only if it exceeds the rule's duration and distance thresholds by the scenario's
+margins. An injection that turned out too weak (a detour that rejoined too soon) is recorded as a near miss
+instead, so the truth never contains an episode the data cannot show. Intervals are clipped to the simulated
+period: the engine never sees what happened before the first fix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from scenarios.city import City, in_windows
+from scenarios.sim.behaviour import Plan
+from scenarios.sim.timeline import Timeline
+from tracker.reference import Permit, Vehicle
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end_exclusive) index runs of True."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def _longest(mask: np.ndarray, t: np.ndarray, close_gap_s: float = 0.0) -> tuple[float, float] | None:
+    m = mask.copy()
+    if close_gap_s > 0:  # bridge short dips (a brief slow-down does not end an episode)
+        runs = _runs(~m)
+        for a, b in runs:
+            if a > 0 and b < m.size and (t[b - 1] - t[a]) <= close_gap_s:
+                m[a:b] = True
+    runs = _runs(m)
+    if not runs:
+        return None
+    a, b = max(runs, key=lambda r: t[r[1] - 1] - t[r[0]])
+    return float(t[a]), float(t[b - 1])
+
+
+def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, Any]], plan: Plan | None,
+                 permit: Permit | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cfg, tp = city.cfg, city.cfg.truth
+    T = cfg.hours * 3600.0
+    lo, hi = 0.0, T
+    rows: list[dict[str, Any]] = []
+    near: list[dict[str, Any]] = []
+    frame = city.net.frame
+    kp = cfg.kinds[v.kind]
+
+    def row(kind: str, a: float, b: float, place: str | None = None, xy: tuple[float, float] | None = None,
+            notes: dict[str, Any] | None = None, into: list[dict[str, Any]] | None = None) -> None:
+        if xy is None:
+            x, y, _, _ = tl.true_at(np.array([a]))
+            xy = (float(x[0]), float(y[0]))
+        lon, lat = frame.to_lonlat(xy[0], xy[1])
+        (rows if into is None else into).append({
+            "kind": kind, "vehicle_id": v.id, "start_ts_ms": cfg.start_ms + int(round(a * 1000)),
+            "end_ts_ms": cfg.start_ms + int(round(b * 1000)), "place_id": place,
+            "lon": round(float(lon), 7), "lat": round(float(lat), 7),
+            "notes": json.dumps(notes or {}, ensure_ascii=False, sort_keys=True)})
+
+    def inside(a: float, b: float) -> bool:
+        return a >= lo and b <= hi
+
+    def sample(a: float, b: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        t = np.arange(max(a, lo), min(b, hi) + 1e-9, 1.0)
+        x, y, vms, _ = tl.true_at(t)
+        return t, x, y, vms * 3.6
+
+    def minutes(t: np.ndarray) -> np.ndarray:
+        return city.local_minute(cfg.start_ms + (t * 1000).astype(np.int64))
+
+    for e in events:
+        what = e["what"]
+        if not what.startswith(("v:", "n:")):
+            continue
+        kind = what[2:]
+        a, b = float(e.get("t0", 0.0)), float(e.get("t1", 0.0))
+        if what.startswith("n:"):
+            if kind == "gate_wait":
+                continue  # a stop while empty: always compliant, nothing to measure
+            if inside(a, b):
+                row(kind, a, b, into=near, notes={k: val for k, val in e.items() if k in ("s", "v")})
+            continue
+        if kind == "route_deviation":
+            assert permit is not None
+            t, x, y, _ = sample(a, b)
+            if t.size < 2:
+                continue
+            d = city.routes[permit.id].distance_to(x, y)
+            out = d > cfg.permits.corridor_half_width_m
+            span = _longest(out, t)
+            if span is None:
+                continue
+            m = (t >= span[0]) & (t <= span[1])
+            length = float(np.hypot(np.diff(x[m]), np.diff(y[m])).sum())
+            ok = (span[1] - span[0] >= tp.deviation_min_s + 30 and length >= tp.deviation_min_m + 100
+                  and d[m].max() >= cfg.permits.corridor_half_width_m + 100)
+            row(kind, span[0], span[1], place=permit.route_fence, into=None if ok else near,
+                notes={"outside_m": round(length), "max_off_m": round(float(d[m].max()))})
+        elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge", "signal_loss"):
+            if inside(a, b):
+                place = permit.id if permit is not None and kind != "signal_loss" else None
+                xy = (float(e["x"]), float(e["y"])) if "x" in e else None
+                row(kind, a, b, place=place, xy=xy)
+        elif kind == "suspected_dumping":
+            if inside(a, b):
+                row(kind, a, b, place=permit.id if permit else None, xy=(float(e["x"]), float(e["y"])))
+        elif kind in ("out_of_window", "no_permit") or (plan is not None and plan.kind == "no_permit"):
+            pass  # handled from trips below
+        elif kind == "speeding":
+            t, _, _, kmh = sample(a, b)
+            if t.size < 2:
+                continue
+            span = _longest(kmh > kp.speed_limit_kmh, t)
+            if span is not None and span[1] - span[0] >= tp.speeding_min_s + 20:
+                row(kind, span[0], span[1], notes={"limit_kmh": kp.speed_limit_kmh, "max_kmh": round(float(kmh.max()), 1)})
+            elif span is not None:
+                row(kind, span[0], span[1], into=near)
+        elif kind == "restricted_zone":
+            zone = next(z for z in city.zones if z.id == e["zone"])
+            t, x, y, _ = sample(a, float(e.get("t_exit_max", b)))
+            ins = (np.hypot(x - zone.x, y - zone.y) < float(zone.radius_m or 0)) & in_windows(minutes(t), zone.windows)
+            span = _longest(ins, t)
+            if span is not None and span[1] - span[0] >= 90:
+                row(kind, span[0], span[1], place=zone.id)
+        elif kind == "sweeping_too_fast":
+            t, _, _, kmh = sample(a, b)
+            if t.size < 2:
+                continue
+            dev = tl.state_at("device_on", t, 0).astype(bool)
+            span = _longest(dev & (kmh > float(e["band_max"])), t)
+            if span is not None and span[1] - span[0] >= tp.sweeping_min_s + 30:
+                row(kind, span[0], span[1], notes={"band_max_kmh": e["band_max"]})
+            elif span is not None:
+                row(kind, span[0], span[1], into=near)
+        elif kind in ("missed_segment", "missed_collection"):
+            if lo < a <= hi + 1e-6:
+                row(kind, a, a, place=str(e["place"]))
+        elif kind == "banned_hours_work":
+            t, _, _, _ = sample(a, b)
+            dev = tl.state_at("device_on", t, 0).astype(bool)
+            span = _longest(dev & in_windows(minutes(t), cfg.sanitation.banned_windows), t)
+            if span is not None and span[1] - span[0] >= 300:
+                row(kind, span[0], span[1])
+    # loaded trips that break the permit: out_of_window (the marked trip) and no_permit (every trip)
+    if plan is not None and plan.kind in ("out_of_window", "no_permit") and permit is not None:
+        site, disp = city.places[permit.origin_fence], city.places[permit.disposal_fence]
+        marked = [e for e in events if e["what"] == "v:out_of_window"] if plan.kind == "out_of_window" else \
+            [e for e in events if e["what"] == "trip"]
+        for e in marked:
+            t, x, y, kmh = sample(float(e["t0"]), float(e["t1"]))
+            if t.size < 2:
+                continue
+            out = ~site.contains(x, y) & ~disp.contains(x, y)
+            if plan.kind == "out_of_window":
+                out &= ~in_windows(minutes(t), permit.windows)
+            idx = np.flatnonzero(out)
+            if idx.size == 0:
+                continue
+            a, b = float(t[idx[0]]), float(t[idx[-1]])
+            if b - a >= 120.0 and (kmh[idx] > tp.moving_kmh).sum() >= 60:
+                row(plan.kind, a, b, place=permit.id)
+    return rows, near
