@@ -56,7 +56,6 @@ _BIT_VER = 1 << 14
 _H2013 = struct.Struct(">HH6sH")
 _H2019 = struct.Struct(">HHB10sH")
 _PKG = struct.Struct(">HH")
-_HH = _PKG
 
 
 class Header(msgspec.Struct, frozen=True, gc=False):
@@ -108,9 +107,8 @@ def parse_header(data: bytes, frame_len: int | None = None) -> tuple[Header, int
     n = len(data)
     if n < HEADER_LEN_2013:
         raise HeaderError(f"header needs at least {HEADER_LEN_2013} bytes, got {n}")
-    msg_id, props = _HH.unpack_from(data, 0)
+    msg_id, props, phone, serial = _H2013.unpack_from(data, 0)
     if not props & 0x6000:  # plain 2011/2013 header, no subpackage: the common case, one unpack
-        _, _, phone, serial = _H2013.unpack_from(data, 0)
         return (
             Header(
                 msg_id, props & 0x3FF, (props >> 10) & 7, False, False, VERSION_2013, None, phone.hex(),
