@@ -184,11 +184,11 @@ DEFAULT_KINDS: dict[str, KindParams] = {
                              sensors_prob=0.75, accel_ms2=0.6),
     "concrete_mixer": KindParams(speed_limit_kmh=40.0, max_speed_kmh=36.0, sensors=("drum",), sensors_prob=0.9,
                                  accel_ms2=0.6),
-    "refuse_truck": KindParams(speed_limit_kmh=40.0, max_speed_kmh=36.0, sensors=("lifting", "load"),
+    "refuse_truck": KindParams(speed_limit_kmh=50.0, max_speed_kmh=36.0, sensors=("lifting", "load"),
                                sensors_prob=0.8),
-    "sweeper": KindParams(speed_limit_kmh=40.0, max_speed_kmh=30.0, sensors=("device_on",),
+    "sweeper": KindParams(speed_limit_kmh=50.0, max_speed_kmh=30.0, sensors=("device_on",),
                           work_speed_kmh=(4.0, 6.5), work_band_kmh=(3.0, 8.0)),
-    "sprinkler": KindParams(speed_limit_kmh=40.0, max_speed_kmh=34.0, sensors=("device_on",),
+    "sprinkler": KindParams(speed_limit_kmh=50.0, max_speed_kmh=34.0, sensors=("device_on",),
                             work_speed_kmh=(8.0, 12.0), work_band_kmh=(5.0, 15.0)),
 }
 
