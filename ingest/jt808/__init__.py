@@ -8,7 +8,7 @@ What a gateway needs, in the order it needs it::
         elif item.header.subpackage: done = reassembler.add(item.header, item.body, now_ms)
         else: msg = decode_frame(item)               # Message(header, body: Location | LocationBatch | ...)
     row = location_to_fix_row(phone, location, profile, received_ts_ms, backfill)
-    reply = encode_message(PlatformGeneralReply(serial, msg_id, GeneralResult.OK), phone=..., serial=...)
+    reply = encode_reply(h, PlatformGeneralReply(h.serial, h.msg_id, GeneralResult.OK), serial=my_serial)
 
 Every decoding problem raises a subclass of `JT808Error` (or is reported as a `FrameFault`), never anything
 else. Modules: `framing` (delimiters, escapes, checksum, `FrameDecoder`), `header`, `messages` (bodies,
@@ -71,6 +71,7 @@ from ingest.jt808.messages import (
     decode_location,
     encode_body,
     encode_message,
+    encode_reply,
     encode_subpackages,
     ms_to_bcd_time,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "encode_header",
     "encode_message",
     "encode_phone",
+    "encode_reply",
     "encode_subpackages",
     "escape",
     "load_profiles",

@@ -72,6 +72,7 @@ __all__ = [
     "decode_location",
     "encode_body",
     "encode_message",
+    "encode_reply",
     "encode_subpackages",
     "ms_to_bcd_time",
 ]
@@ -889,6 +890,19 @@ def encode_message(
     raw = encode_body(body, version)
     header = make_header(mid, phone=phone, serial=serial, version=version, protocol_version=protocol_version)
     return build_frame(header, raw)
+
+
+def encode_reply(to: Header, body: Body, *, serial: int) -> bytes:
+    """A platform message to the terminal that sent `to`: same phone, same header layout (2013/2019 and
+    protocol version), own `serial`. E.g. ``encode_reply(h, PlatformGeneralReply(h.serial, h.msg_id, 0),
+    serial=next_serial)``."""
+    return encode_message(
+        body,
+        phone=to.phone,
+        serial=serial,
+        version=to.version,
+        protocol_version=to.protocol_version if to.protocol_version is not None else 1,
+    )
 
 
 def encode_subpackages(

@@ -54,6 +54,7 @@ from ingest.jt808 import (
     encode_body,
     encode_header,
     encode_message,
+    encode_reply,
     encode_subpackages,
     escape,
     load_profiles,
@@ -158,6 +159,9 @@ def test_misflagged_2013_header_is_detected_by_length() -> None:
     g = decode_wire(encode_message(Authenticate("abc", "123456789012345", "v1"), phone="1", serial=1,
                                    version=VERSION_2019))
     assert g.header.version == VERSION_2019 and g.length_ok
+    # replies follow the terminal's layout: 2013 for the mis-flagged one, 2019 (with its version) otherwise
+    assert decode_wire(encode_reply(f.header, Heartbeat(), serial=1)).header.version == VERSION_2013
+    assert decode_wire(encode_reply(g.header, Heartbeat(), serial=1)).header.version == VERSION_2019
 
 
 def test_length_mismatch_is_reported_not_dropped() -> None:
@@ -230,8 +234,9 @@ def bodies(draw: st.DrawFn) -> tuple[object, int]:
                              None), version
     if kind == "reg":
         layout = VERSION_2019 if version == VERSION_2019 else draw(st.sampled_from([2011, VERSION_2013]))
-        return Register(draw(u16), draw(u16), draw(gbk_text.map(lambda s: s[:2])), draw(gbk_text),
-                        draw(gbk_text.map(lambda s: s[:3])), draw(u8), draw(gbk_text), layout), version
+        # field widths: maker 5 (2019: 11), model 8 (2011) / 20 / 30, terminal id 7 (2019: 30) bytes of GBK
+        maker, model, term = (draw(gbk_text.map(lambda s, n=n: s[:n])) for n in (2, 4, 3))
+        return Register(draw(u16), draw(u16), maker, model, term, draw(u8), draw(gbk_text), layout), version
     if kind == "regreply":
         result = draw(st.sampled_from(list(RegisterResult)))
         return RegisterReply(draw(u16), int(result), draw(gbk_text) if result == 0 else None), version
@@ -463,9 +468,9 @@ def test_bad_checksum_carries_the_header_to_answer() -> None:
     assert fault.frame is not None and not fault.frame.checksum_ok
     h = fault.frame.header
     assert (h.msg_id, h.serial, h.phone) == (0x0200, 321, "013800000009")
-    reply = encode_message(PlatformGeneralReply(h.serial, h.msg_id, GeneralResult.BAD_MESSAGE), phone=h.phone,
-                           serial=1)
-    assert decode_frame(decode_wire(reply)).body == PlatformGeneralReply(321, 0x0200, 2)
+    reply = decode_wire(encode_reply(h, PlatformGeneralReply(h.serial, h.msg_id, GeneralResult.BAD_MESSAGE), serial=1))
+    assert reply.header.phone == h.phone and reply.header.msg_id == 0x8001
+    assert decode_frame(reply).body == PlatformGeneralReply(321, 0x0200, 2)
     assert isinstance(frame, Frame) and frame.header.serial == 322
     assert (dec.frames, dec.faults) == (1, 1)
 
