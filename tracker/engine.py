@@ -50,6 +50,8 @@ class EngineParams(BaseModel):
     evidence_max_fixes: int = Field(400, ge=10)
     offline_after_s: float = Field(600.0, gt=0)
     moving_kmh: float = Field(3.0, ge=0, description="live status 'moving' above this speed")
+    move_kmh: float = Field(3.0, ge=0, description="a step counts as distance travelled above this GPS speed")
+    move_implied_kmh: float = Field(15.0, ge=0, description="... or, with no speed reported, above this implied speed")
 
 
 @dataclass
@@ -178,8 +180,8 @@ class Engine:
             "vidx": v.astype(np.int32), "ts_ms": ts,
             "lon_e7": np.round(a["lon"][order] * 1e7).astype(np.int32),
             "lat_e7": np.round(a["lat"][order] * 1e7).astype(np.int32),
-            "speed_kmh": a["speed_kmh"][order].astype(np.float32),
-            "heading_deg": a["heading_deg"][order].astype(np.float32),
+            "speed_dkmh": np.clip(np.round(np.nan_to_num(a["speed_kmh"][order]) * 10), 0, 65535).astype(np.uint16),
+            "heading_cdeg": np.round(np.nan_to_num(a["heading_deg"][order]) % 360.0 * 100).astype(np.uint16),
             "flags": flags, "load": a["load"][order].astype(np.int8), "drum": a["drum"][order].astype(np.int8),
         }
         if cells is not None:
@@ -189,11 +191,11 @@ class Engine:
     def _merge_rerun(self, rows: dict[str, np.ndarray], rerun: npt.NDArray[np.int32]) -> dict[str, np.ndarray]:
         """Roll re-run vehicles back to their base state and put their retained fixes in with the new ones."""
         self.book.begin_rerun(rerun, self.ring.base_ts_ms[rerun])
+        self.trips.forget_after(rerun, self.ring.base_ts_ms[rerun])
         view: RingView = self.ring.take(rerun)
         for t in self._tables():
             t.restore(rerun)
-        old = {k: getattr(view, k) for k in ("vidx", "ts_ms", "lon_e7", "lat_e7", "speed_kmh", "heading_deg",
-                                             "flags", "load", "drum")}
+        old = {k: getattr(view, k) for k in ("vidx", *Ring._COLS)}
         if "cells" in rows:
             from geofences.h3util import cells_at
 
@@ -209,16 +211,21 @@ class Engine:
         lon = rows["lon_e7"] / 1e7
         lat = rows["lat_e7"] / 1e7
         ts = rows["ts_ms"]
-        ok, dt_s, step_m, jump = hygiene.scan(sidx, ts, lon, lat, act, tables["hygiene"], self.hyg_params)
+        ok, dt_s, step_m, jump = hygiene.scan(sidx, ts, rows["lon_e7"], rows["lat_e7"], act, tables["hygiene"],
+                                              self.hyg_params)
         off = self.settings.city.utc_offset_min
+        speed = rows["speed_dkmh"] / 10.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            implied_kmh = np.where(dt_s > 0, step_m / dt_s * 3.6, 0.0)
+        moving = (speed > self.params.move_kmh) | ((speed == 0) & (implied_kmh > self.params.move_implied_kmh))
         return Batch(
             world=self.world, vidx=rows["vidx"], sidx=sidx, kind=self.world.vehicle_kind[rows["vidx"]], ts_ms=ts,
-            lon=lon, lat=lat, speed_kmh=rows["speed_kmh"].astype(np.float64), heading_deg=rows["heading_deg"],
+            lon=lon, lat=lat, speed_kmh=speed, heading_deg=rows["heading_cdeg"] / 100.0,
             cover_closed=((flags >> FLAG_COVER) & 3).astype(np.int8) - 1,
             lifting=((flags >> FLAG_LIFTING) & 3).astype(np.int8) - 1,
             device_on=((flags >> FLAG_DEVICE) & 3).astype(np.int8) - 1,
             load=rows["load"], drum=rows["drum"], backfill=((flags >> FLAG_BACKFILL) & 1).astype(bool),
-            act=act, ok=ok, dt_s=dt_s, step_m=step_m, jump=jump,
+            act=act, ok=ok, dt_s=dt_s, step_m=step_m, move_m=np.where(moving, step_m, 0.0), jump=jump,
             minute=local_minute_of_day(ts, off), day=local_day(ts, off),
             cells=rows.get("cells"), detached=detached)
 
@@ -232,8 +239,7 @@ class Engine:
             ev = slot.module.evaluate(batch, slot.table, self.world, slot.params)
             self.book.apply(slot, ev, batch)
         self.book.collect_evidence(batch, self.ring)
-        self.ring.push(vidx, rows["ts_ms"], rows["lon_e7"], rows["lat_e7"], rows["speed_kmh"], rows["heading_deg"],
-                       rows["flags"], rows["load"], rows["drum"])
+        self.ring.push(rows)
 
     def _run_detached(self, rows: dict[str, np.ndarray]) -> None:
         """Fixes older than the retained window: evaluate them as a closed past interval from a fresh state,
@@ -247,13 +253,12 @@ class Engine:
         batch = self.make_batch(rows, sidx.astype(np.int32), {"hygiene": hyg}, act, detached=True)
         trips = self.trips.fresh(m)
         trips.step(batch)
-        for slot in self.rules:
-            fresh = RuleSlot(slot.module, slot.params, slot.table.fresh(m))
-            ev = slot.module.evaluate(batch, fresh.table, self.world, slot.params)
-            self.book.apply(slot, ev, batch)
-            fin = slot.module.finish(batch, fresh.table, self.world, slot.params, sidx_to_vidx=uniq) \
-                if hasattr(slot.module, "finish") else Events.empty()
-            self.book.apply(slot, fin, batch)
+        fresh = [slot.table.fresh(m) for slot in self.rules]
+        for slot, table in zip(self.rules, fresh, strict=True):
+            self.book.apply(slot, slot.module.evaluate(batch, table, self.world, slot.params), batch)
+        rec = trips.finish(uniq)
+        for slot, table in zip(self.rules, fresh, strict=True):
+            self.book.apply(slot, slot.module.finish(batch, table, self.world, slot.params, uniq, rec), batch)
         self.book.collect_evidence(batch, None)
 
     # -- time passing ---------------------------------------------------------------------------------------
@@ -273,12 +278,17 @@ class Engine:
         """End of data: close every open episode at its last fix, judge trips left open, complete evidence."""
         self.book.begin()
         every = np.arange(self.world.n_vehicles, dtype=np.int32)
+        rec = self.trips.finish(every)
         for slot in self.rules:
-            fn = getattr(slot.module, "finish", None)
-            if fn is not None:
-                ev = fn(None, slot.table, self.world, slot.params, sidx_to_vidx=every, engine=self)
-                self.book.apply(slot, ev, None)
+            ev = slot.module.finish(None, slot.table, self.world, slot.params, every, rec, end_ms=self._end_ms())
+            self.book.apply(slot, ev, None)
         return self.book.end(self.ring, final=True)
+
+    def _end_ms(self) -> int:
+        """The end of the data: the newest fix time seen, or the latest `advance` time if later."""
+        n = self.world.n_vehicles
+        last = int(self.ring.last_ts_ms[:n].max()) if n else NONE_TS
+        return max(last, self.last_now_ms)
 
     # -- views ----------------------------------------------------------------------------------------------
     def open_kinds(self) -> dict[str, set[str]]:

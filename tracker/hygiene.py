@@ -34,8 +34,8 @@ JUMP_NONE = 0
 JUMP_REJECTED = 1
 JUMP_RELOCATED = 2
 
-HYGIENE_SLOTS = ("last_ts", "last_lon", "last_lat", "alt_ts", "alt_lon", "alt_lat", "alt_n")
-HYGIENE_INIT = (-1.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0)
+TS_SLOTS = ("last_ts", "last_lon_e7", "last_lat_e7", "alt_ts", "alt_lon_e7", "alt_lat_e7")
+VAL_SLOTS = ("alt_n",)
 
 
 class HygieneParams(BaseModel):
@@ -47,7 +47,7 @@ class HygieneParams(BaseModel):
 
 
 def new_state(n: int = 0) -> StateTable:
-    return StateTable("hygiene", HYGIENE_SLOTS, HYGIENE_INIT, n)
+    return StateTable("hygiene", TS_SLOTS, VAL_SLOTS, (0.0,), n)
 
 
 @nb.njit(cache=True, inline="always")
@@ -67,14 +67,14 @@ def valid_mask(lon: np.ndarray, lat: np.ndarray, valid: np.ndarray) -> np.ndarra
             & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0))
 
 
-def scan(sidx, ts_ms, lon, lat, act, table: StateTable, params: HygieneParams):
+def scan(sidx, ts_ms, lon_e7, lat_e7, act, table: StateTable, params: HygieneParams):
     """Sequential part over a (vehicle, time)-sorted batch → (ok, dt_s, step_m, jump) per row."""
-    return _scan(sidx, ts_ms, lon, lat, act, table.cur, table.mid, table.base, params.max_speed_kmh,
-                 params.jump_min_m, params.reanchor_fixes)
+    return _scan(sidx, ts_ms, lon_e7, lat_e7, act, *table.arrays, params.max_speed_kmh, params.jump_min_m,
+                 params.reanchor_fixes)
 
 
 @nb.njit(cache=True)
-def _scan(sidx, ts, lon, lat, act, cur, mid, base, vmax_kmh, jump_min_m, reanchor_n):
+def _scan(sidx, ts, lon_e7, lat_e7, act, ct, cf, mt, mf, bt, bf, vmax_kmh, jump_min_m, reanchor_n):
     n = sidx.shape[0]
     ok = np.zeros(n, np.bool_)
     dt_s = np.full(n, -1.0)
@@ -83,41 +83,42 @@ def _scan(sidx, ts, lon, lat, act, cur, mid, base, vmax_kmh, jump_min_m, reancho
     vmax = vmax_kmh / 3.6
     for i in range(n):
         v = sidx[i]
-        snap_before(v, act[i], cur, mid, base)
-        last_ts = cur[v, 0]
-        if last_ts < 0:
+        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        lon = lon_e7[i] / 1e7
+        lat = lat_e7[i] / 1e7
+        if ct[v, 0] < 0:
             ok[i] = True
         else:
-            dt = (ts[i] - last_ts) / 1000.0
-            d = dist_m_nb(cur[v, 1], cur[v, 2], lon[i], lat[i])
+            dt = (ts[i] - ct[v, 0]) / 1000.0
+            d = dist_m_nb(ct[v, 1] / 1e7, ct[v, 2] / 1e7, lon, lat)
             if d <= jump_min_m or d <= vmax * dt:
                 ok[i] = True
                 dt_s[i] = dt
                 step_m[i] = d
             else:
                 jump[i] = JUMP_REJECTED
-                if cur[v, 3] >= 0:
-                    da = dist_m_nb(cur[v, 4], cur[v, 5], lon[i], lat[i])
-                    dta = (ts[i] - cur[v, 3]) / 1000.0
+                if ct[v, 3] >= 0:
+                    da = dist_m_nb(ct[v, 4] / 1e7, ct[v, 5] / 1e7, lon, lat)
+                    dta = (ts[i] - ct[v, 3]) / 1000.0
                     if da <= jump_min_m or da <= vmax * dta:
-                        cur[v, 6] += 1.0
+                        cf[v, 0] += 1.0
                     else:
-                        cur[v, 6] = 1.0
+                        cf[v, 0] = 1.0
                 else:
-                    cur[v, 6] = 1.0
-                cur[v, 3] = ts[i]
-                cur[v, 4] = lon[i]
-                cur[v, 5] = lat[i]
-                if cur[v, 6] >= reanchor_n:
+                    cf[v, 0] = 1.0
+                ct[v, 3] = ts[i]
+                ct[v, 4] = lon_e7[i]
+                ct[v, 5] = lat_e7[i]
+                if cf[v, 0] >= reanchor_n:
                     ok[i] = True
                     jump[i] = JUMP_RELOCATED
                     dt_s[i] = dt
                     step_m[i] = 0.0  # a relocation is not distance travelled
         if ok[i]:
-            cur[v, 0] = ts[i]
-            cur[v, 1] = lon[i]
-            cur[v, 2] = lat[i]
-            cur[v, 3] = -1.0
-            cur[v, 6] = 0.0
-        snap_after(v, act[i], cur, mid)
+            ct[v, 0] = ts[i]
+            ct[v, 1] = lon_e7[i]
+            ct[v, 2] = lat_e7[i]
+            ct[v, 3] = -1
+            cf[v, 0] = 0.0
+        snap_after(v, act[i], ct, cf, mt, mf)
     return ok, dt_s, step_m, jump

@@ -31,64 +31,84 @@ SNAP_MID_AFTER = 2  # after the row: mid := cur
 
 
 @nb.njit(cache=True, inline="always")
-def snap_before(v: int, act: int, cur: np.ndarray, mid: np.ndarray, base: np.ndarray) -> None:
+def snap_before(v: int, act: int, ct, cf, mt, mf, bt, bf) -> None:
     if act & SNAP_REBASE_BEFORE:
-        for j in range(cur.shape[1]):
-            base[v, j] = mid[v, j]
-            mid[v, j] = cur[v, j]
+        for j in range(ct.shape[1]):
+            bt[v, j] = mt[v, j]
+            mt[v, j] = ct[v, j]
+        for j in range(cf.shape[1]):
+            bf[v, j] = mf[v, j]
+            mf[v, j] = cf[v, j]
 
 
 @nb.njit(cache=True, inline="always")
-def snap_after(v: int, act: int, cur: np.ndarray, mid: np.ndarray) -> None:
+def snap_after(v: int, act: int, ct, cf, mt, mf) -> None:
     if act & SNAP_MID_AFTER:
-        for j in range(cur.shape[1]):
-            mid[v, j] = cur[v, j]
+        for j in range(ct.shape[1]):
+            mt[v, j] = ct[v, j]
+        for j in range(cf.shape[1]):
+            mf[v, j] = cf[v, j]
+
+
+NONE_TS = -1  # "no time" in a timestamp slot (fix times are positive epoch milliseconds)
 
 
 class StateTable:
-    """One component's per-vehicle state: a float64 matrix (n_vehicles, n_slots) ×3 (cur, mid, base).
+    """One component's per-vehicle state, ×3 (cur, mid, base): an int64 matrix of timestamp slots (epoch ms,
+    exact) and a float32 matrix of value slots (distances, levels, codes — float32 holds integers < 2^24
+    exactly). Two dtypes rather than one float64 matrix halve the bytes of the value slots, which is most of
+    the per-vehicle memory. A snapshot is a row copy of each. Timestamp slots start at `NONE_TS`, value
+    slots at `val_init`."""
 
-    float64 holds epoch milliseconds exactly (< 2^53), counts and codes, so one dtype serves every slot and
-    a snapshot is one row copy. `init` gives each slot's value for a vehicle never seen (−1 = "none")."""
-
-    def __init__(self, name: str, slots: Sequence[str], init: Sequence[float] | None = None, n: int = 0):
+    def __init__(self, name: str, ts_slots: Sequence[str], val_slots: Sequence[str],
+                 val_init: Sequence[float] | None = None, n: int = 0):
         self.name = name
-        self.slots = tuple(slots)
-        self.init = np.asarray(init if init is not None else [0.0] * len(self.slots), dtype=np.float64)
-        if self.init.shape != (len(self.slots),):
-            raise ValueError(f"{name}: {len(self.slots)} slots but {self.init.shape[0]} initial values")
-        self.cur = np.empty((0, len(self.slots)))
-        self.mid = self.cur.copy()
-        self.base = self.cur.copy()
+        self.ts_slots = tuple(ts_slots)
+        self.val_slots = tuple(val_slots)
+        self.val_init = np.asarray(val_init if val_init is not None else [0.0] * len(self.val_slots), np.float32)
+        if self.val_init.shape != (len(self.val_slots),):
+            raise ValueError(f"{name}: {len(self.val_slots)} value slots but {self.val_init.shape[0]} initial values")
+        self.ct = np.zeros((0, len(self.ts_slots)), np.int64)
+        self.cf = np.zeros((0, len(self.val_slots)), np.float32)
+        self.mt, self.mf, self.bt, self.bf = self.ct.copy(), self.cf.copy(), self.ct.copy(), self.cf.copy()
         self.grow(n)
 
-    def slot(self, name: str) -> int:
-        return self.slots.index(name)
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(ct, cf, mt, mf, bt, bf): what a kernel takes to update and snapshot this table."""
+        return self.ct, self.cf, self.mt, self.mf, self.bt, self.bf
 
     def __len__(self) -> int:
-        return self.cur.shape[0]
+        return self.ct.shape[0]
 
     def grow(self, n: int) -> None:
-        have = self.cur.shape[0]
+        have = len(self)
         if n <= have:
             return
         cap = max(n, int(have * 1.5) + 16)
-        fresh = np.tile(self.init, (cap - have, 1))
-        self.cur = np.concatenate([self.cur, fresh])
-        self.mid = np.concatenate([self.mid, fresh])
-        self.base = np.concatenate([self.base, fresh])
+        ft = np.full((cap - have, len(self.ts_slots)), NONE_TS, np.int64)
+        ff = np.tile(self.val_init, (cap - have, 1))
+        self.ct, self.mt, self.bt = (np.concatenate([a, ft]) for a in (self.ct, self.mt, self.bt))
+        self.cf, self.mf, self.bf = (np.concatenate([a, ff]) for a in (self.cf, self.mf, self.bf))
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Blank the current state of some rows (after their episodes were closed at end of data)."""
+        self.ct[rows] = NONE_TS
+        self.cf[rows] = self.val_init
 
     def restore(self, vidx: npt.NDArray[np.int32]) -> None:
         """Roll vehicles back to their base state (before the oldest retained fix), for a re-run."""
-        self.cur[vidx] = self.base[vidx]
-        self.mid[vidx] = self.base[vidx]
+        self.ct[vidx] = self.bt[vidx]
+        self.cf[vidx] = self.bf[vidx]
+        self.mt[vidx] = self.bt[vidx]
+        self.mf[vidx] = self.bf[vidx]
 
     def fresh(self, n: int) -> StateTable:
         """A blank table of the same shape (for evaluating a detached block of very late fixes)."""
-        return StateTable(self.name, self.slots, self.init, n)
+        return StateTable(self.name, self.ts_slots, self.val_slots, self.val_init, n)
 
     def nbytes(self) -> int:
-        return self.cur.nbytes + self.mid.nbytes + self.base.nbytes
+        return sum(a.nbytes for a in self.arrays)
 
 
 # -- packed sensor flags, as stored in the ring and passed to kernels ---------------------------------------
@@ -107,18 +127,19 @@ class RingView:
     ts_ms: npt.NDArray[np.int64]
     lon_e7: npt.NDArray[np.int32]
     lat_e7: npt.NDArray[np.int32]
-    speed_kmh: npt.NDArray[np.float32]
-    heading_deg: npt.NDArray[np.float32]
+    speed_dkmh: npt.NDArray[np.uint16]
+    heading_cdeg: npt.NDArray[np.uint16]
     flags: npt.NDArray[np.uint8]
     load: npt.NDArray[np.int8]
     drum: npt.NDArray[np.int8]
 
 
 class Ring:
-    """The last K..2K raw fixes of every vehicle (fixed capacity 2K), 25 bytes per fix.
+    """The last K..2K raw fixes of every vehicle (fixed capacity 2K), 23 bytes per fix.
 
-    Coordinates are stored as int32 1e-7 degrees (1 cm): the engine quantises every fix to this grid on
-    entry, so a replay from the ring sees bit-identical coordinates to the first pass."""
+    The engine quantises every fix on entry — coordinates to int32 1e-7° (1 cm), speed to 0.1 km/h, heading
+    to 0.01° — and stores exactly those numbers here, so a replay from the ring sees bit-identical inputs to
+    the first pass."""
 
     def __init__(self, k: int, n: int = 0):
         if k < 1:
@@ -126,10 +147,11 @@ class Ring:
         self.k = k
         self.cap = 2 * k
         self.ts_ms = np.zeros((0, self.cap), np.int64)
+        # fix columns, as in the engine's row dicts
         self.lon_e7 = np.zeros((0, self.cap), np.int32)
         self.lat_e7 = np.zeros((0, self.cap), np.int32)
-        self.speed_kmh = np.zeros((0, self.cap), np.float32)
-        self.heading_deg = np.zeros((0, self.cap), np.float32)
+        self.speed_dkmh = np.zeros((0, self.cap), np.uint16)
+        self.heading_cdeg = np.zeros((0, self.cap), np.uint16)
         self.flags = np.zeros((0, self.cap), np.uint8)
         self.load = np.zeros((0, self.cap), np.int8)
         self.drum = np.zeros((0, self.cap), np.int8)
@@ -139,7 +161,7 @@ class Ring:
         self.last_ts_ms = np.zeros(0, np.int64)  # newest fix time seen
         self.grow(n)
 
-    _COLS = ("ts_ms", "lon_e7", "lat_e7", "speed_kmh", "heading_deg", "flags", "load", "drum")
+    _COLS = ("ts_ms", "lon_e7", "lat_e7", "speed_dkmh", "heading_cdeg", "flags", "load", "drum")
 
     def grow(self, n: int) -> None:
         have = self.start.shape[0]
@@ -160,11 +182,10 @@ class Ring:
         """Snapshot action per row of a (vehicle, time)-sorted batch about to be pushed."""
         return _plan(vidx, self.count, self.k)
 
-    def push(self, vidx, ts_ms, lon_e7, lat_e7, speed_kmh, heading_deg, flags, load, drum) -> None:
+    def push(self, rows: dict[str, np.ndarray]) -> None:
         """Append rows (sorted by vehicle, time) and drop the oldest K whenever a ring is full."""
-        _push(vidx, ts_ms, lon_e7, lat_e7, speed_kmh, heading_deg, flags, load, drum, self.k,
-              self.ts_ms, self.lon_e7, self.lat_e7, self.speed_kmh, self.heading_deg, self.flags, self.load,
-              self.drum, self.start, self.count, self.base_ts_ms, self.last_ts_ms)
+        _push(rows["vidx"], *(rows[c] for c in self._COLS), self.k, *(getattr(self, c) for c in self._COLS),
+              self.start, self.count, self.base_ts_ms, self.last_ts_ms)
 
     def take(self, vehicles: npt.NDArray[np.int32]) -> RingView:
         """The retained rows of `vehicles` (in order), and empty their rings (they are about to be re-run)."""

@@ -1,32 +1,422 @@
-"""Trips (趟次) and electronic manifests (电子联单) — placeholder until the trip state machine lands."""
+"""Trips (趟次) and electronic manifests (电子联单): origin fence → destination fence, with load states.
+
+Muck trucks go construction site → disposal site / landfill; concrete mixers batching plant → construction
+site. One numba scan per batch follows each vehicle through places (with a short exit debounce, so GPS noise
+at a fence edge does not make a truck leave and re-enter):
+
+* **loading** — leaving an origin place loaded: the load sensor saw a load inside, or (no load sensor) the
+  truck dwelt there ≥ `load_dwell_s`. A load reported while outside every place also starts a trip (origin
+  unknown). The trip starts when the truck leaves.
+* **unloading** — inside a destination place: load reported empty, lift up, or (no sensor) dwell ≥
+  `unload_dwell_s`. The trip is *completed* there.
+* **dumped** — load reported falling to empty, or lift up, outside every place: the trip ends `dumped`
+  (the `illegal_dumping` rule raises the alert; the trip records it).
+* **failed** — a loaded truck enters a place that is not a destination (back at a site, at the depot), or
+  the data ends (`finish`) with it still loaded: it never reached an allowed destination. Its longest
+  loaded stop outside every place (speed ≤ `stop_kmh`, within `stop_radius_m`, ≥ `stop_min_s`) is kept,
+  and `suspected_dumping` (or, for mixers, a suspected `mixer_discharge`) reports it when the truck has no
+  load sensor to say otherwise.
+
+Per row, the scan also tells rules the load state after the row (`loaded`: −1 not a trip vehicle, 0, 1),
+whether a sensor said so (`loaded_src`), and the time of the last load drop outside (`drop_ts`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import numba as nb
 import numpy as np
+import polars as pl
+from pydantic import Field
 
 from tracker.config import Settings
-from tracker.state import StateTable
+from tracker.episode import episode_id
+from tracker.hygiene import dist_m_nb
+from tracker.rules import load_params
+from tracker.rules._base import Batch, RuleParams
+from tracker.state import StateTable, snap_after, snap_before
+from tracker.windows import local_day
+from tracker.world import DOC_ORDER, DOC_PERMIT, FENCE_KIND_CODE, FENCE_KINDS, KIND_CODE, KINDS, World
+
+ROLE_NONE, ROLE_ORIGIN, ROLE_DEST, ROLE_OTHER = 0, 1, 2, 3
+OUT_COMPLETED, OUT_FAILED, OUT_DUMPED, OUT_OPEN = 1, 2, 3, 4
+OUTCOMES = {OUT_COMPLETED: "completed", OUT_FAILED: "failed", OUT_DUMPED: "dumped", OUT_OPEN: "open"}
+
+ALLOWED_KINDS = ("construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot")
+
+TS_SLOTS = ("place_enter", "out_since", "trip_start", "stop_start", "stop_last", "best_start", "best_end",
+            "stop_lon", "stop_lat", "best_lon", "best_lat", "drop_ts")
+VAL_SLOTS = ("phase", "src", "place", "origin", "place_load", "last_load", "sensor_in_trip")
+VAL_INIT = (0.0, 0.0, -1.0, -1.0, -1.0, -1.0, 0.0)
+(T_ENTER, T_OUT, T_TRIP, T_STOP, T_STOPLAST, T_BEST0, T_BEST1, T_SLON, T_SLAT, T_BLON, T_BLAT,
+ T_DROP) = range(12)
+F_PHASE, F_SRC, F_PLACE, F_ORIGIN, F_PLOAD, F_LAST, F_SENS = range(7)
+
+
+class TripParams(RuleParams):
+    """`[rules.trips]`."""
+
+    kinds: list[str] = Field(default_factory=lambda: ["muck_truck", "concrete_mixer"])
+    origin_kinds: dict[str, list[str]] = Field(default_factory=lambda: {
+        "muck_truck": ["construction_site"], "concrete_mixer": ["batching_plant"]})
+    dest_kinds: dict[str, list[str]] = Field(default_factory=lambda: {
+        "muck_truck": ["disposal_site", "landfill"], "concrete_mixer": ["construction_site"]})
+    load_dwell_s: float = Field(120.0, ge=0, description="no load sensor: dwell at an origin that means loaded")
+    unload_dwell_s: float = Field(90.0, ge=0, description="no load sensor: dwell at a destination that means unloaded")
+    exit_debounce_s: float = Field(25.0, ge=0, description="outside a place this long before it counts as left")
+    stop_kmh: float = Field(3.0, ge=0, description="at or below this speed a loaded truck is stopped")
+    stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
+    stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
+
+
+@dataclass
+class TripRecord:
+    id: str
+    vehicle_id: str
+    vehicle_kind: str
+    company: str | None
+    start_ts_ms: int  # left the origin loaded
+    end_ts_ms: int | None  # unloaded / dumped / failed
+    origin_fence: str | None
+    dest_fence: str | None
+    doc_id: str | None  # permit or delivery order
+    outcome: str
+    load_source: str  # "sensor" | "inferred"
+    local_day: int
+    stop: dict[str, Any] | None  # longest loaded stop outside every place (failed / open trips)
+    decided_ts_ms: int
+    backfilled: bool = False
 
 
 class Trips:
-    def __init__(self, world, settings: Settings, n: int = 0):
+    """Trip state per vehicle, the trip records, and counts per vehicle / company / site / day."""
+
+    def __init__(self, world: World, settings: Settings, n: int = 0, params: TripParams | None = None):
         self.world = world
         self.settings = settings
-        self.table = StateTable("trips", ("dummy",), (0.0,), n)
+        self.params = params or load_params("trips", TripParams, settings)
+        self.table = StateTable("trips", TS_SLOTS, VAL_SLOTS, VAL_INIT, n)
+        self.records: dict[str, TripRecord] = {}
+        self._role = _role_table(world, self.params)
+        self._applies = np.array([k in self.params.kinds for k in KINDS], bool)
+        self._doc_type = np.array([DOC_PERMIT if k == "muck_truck" else DOC_ORDER if k == "concrete_mixer" else -1
+                                   for k in KINDS], np.int8)
 
     def tables(self) -> list[StateTable]:
         return [self.table]
 
     def fresh(self, m: int) -> Trips:
         t = Trips.__new__(Trips)
-        t.world, t.settings, t.table = self.world, self.settings, self.table.fresh(m)
+        t.__dict__.update(self.__dict__)
+        t.table = self.table.fresh(m)
+        t.records = self.records  # a detached block's trips are real trips too
         return t
-
-    def step(self, batch) -> None:
-        return None
 
     def nbytes(self) -> int:
         return self.table.nbytes()
 
+    # -- the scan -------------------------------------------------------------------------------------------
+    def step(self, batch: Batch) -> None:
+        """Scan the batch; leave per-row arrays and the trips decided in `batch.extra`."""
+        p = self.params
+        place = batch.first_of_kinds(ALLOWED_KINDS)
+        out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,
+                    batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, self._role, self._applies, *self.table.arrays,
+                    p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.exit_debounce_s * 1000.0, p.stop_kmh,
+                    p.stop_radius_m, p.stop_min_s * 1000.0)
+        loaded, src, drop_ts, trip_start, n_rec, arrays = out
+        rec = {k: a[:n_rec] for k, a in zip(REC_FIELDS, arrays, strict=True)}
+        batch.extra["place"] = place
+        batch.extra["loaded"] = loaded
+        batch.extra["loaded_src"] = src
+        batch.extra["drop_ts"] = drop_ts
+        batch.extra["trip_start"] = trip_start
+        batch.extra["trips"] = rec
+        doc, inwin = self.world.doc_match(batch.vidx, batch.minute, batch.day, self._doc_type[batch.kind])
+        batch.extra["doc"] = doc
+        batch.extra["doc_in_window"] = inwin
+        self._record(rec, batch.backfill, batch)
+
+    def finish(self, sidx_to_vidx: np.ndarray) -> dict[str, np.ndarray]:
+        """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
+        ct, cf = self.table.ct, self.table.cf
+        m = min(len(self.table), sidx_to_vidx.shape[0])
+        rows = np.flatnonzero(cf[:m, F_PHASE] == 1)
+        rec = {
+            "vidx": sidx_to_vidx[rows].astype(np.int32), "row": np.full(rows.size, -1, np.int64),
+            "start": ct[rows, T_TRIP].copy(), "end": np.maximum(ct[rows, T_STOPLAST], ct[rows, T_TRIP]),
+            "origin": cf[rows, F_ORIGIN].astype(np.int32), "dest": np.full(rows.size, -1, np.int32),
+            "outcome": np.full(rows.size, OUT_OPEN, np.int8), "src": cf[rows, F_SRC].astype(np.int8),
+            "sensor": cf[rows, F_SENS].astype(np.int8), "best0": ct[rows, T_BEST0].copy(),
+            "best1": ct[rows, T_BEST1].copy(), "blon": ct[rows, T_BLON].copy(), "blat": ct[rows, T_BLAT].copy(),
+        }
+        # a stop still in progress counts too
+        live = (ct[rows, T_STOP] >= 0) & (ct[rows, T_STOPLAST] - ct[rows, T_STOP] >= self.params.stop_min_s * 1000) \
+            & (ct[rows, T_STOPLAST] - ct[rows, T_STOP] > rec["best1"] - rec["best0"])
+        rec["best0"] = np.where(live, ct[rows, T_STOP], rec["best0"])
+        rec["best1"] = np.where(live, ct[rows, T_STOPLAST], rec["best1"])
+        rec["blon"] = np.where(live, ct[rows, T_SLON], rec["blon"])
+        rec["blat"] = np.where(live, ct[rows, T_SLAT], rec["blat"])
+        self.table.reset(rows)
+        self._record(rec, None, None)
+        return rec
+
+    # -- records --------------------------------------------------------------------------------------------
+    def _record(self, rec: dict[str, np.ndarray], backfill: np.ndarray | None, batch: Batch | None) -> None:
+        w = self.world
+        off = self.settings.city.utc_offset_min
+        for j in range(rec["vidx"].size):
+            v = int(rec["vidx"][j])
+            vid = w.vehicle_ids[v]
+            start = int(rec["start"][j])
+            tid = episode_id("trip", vid, start)
+            kind = KINDS[int(w.vehicle_kind[v])]
+            origin, dest = int(rec["origin"][j]), int(rec["dest"][j])
+            stop = None
+            if rec["best0"][j] >= 0:
+                stop = {"start_ts_ms": int(rec["best0"][j]), "end_ts_ms": int(rec["best1"][j]),
+                        "lon": int(rec["blon"][j]) / 1e7, "lat": int(rec["blat"][j]) / 1e7}
+            row = int(rec["row"][j])
+            decided = int(batch.ts_ms[row]) if (batch is not None and row >= 0) else int(rec["end"][j])
+            company_code = int(w.vehicle_company[v]) if v < w.vehicle_company.shape[0] else -1
+            self.records[tid] = TripRecord(
+                id=tid, vehicle_id=vid, vehicle_kind=kind,
+                company=w.companies[company_code] if company_code >= 0 else None,
+                start_ts_ms=start, end_ts_ms=int(rec["end"][j]) if rec["end"][j] >= 0 else None,
+                origin_fence=w.fence_ids[origin] if origin >= 0 else None,
+                dest_fence=w.fence_ids[dest] if dest >= 0 else None,
+                doc_id=self._doc_for(v, origin, dest), outcome=OUTCOMES[int(rec["outcome"][j])],
+                load_source="sensor" if rec["src"][j] else "inferred",
+                local_day=int(local_day(np.int64(start), off)), stop=stop, decided_ts_ms=decided,
+                backfilled=bool(batch is not None and batch.detached))
+
+    def _doc_for(self, v: int, origin: int, dest: int) -> str | None:
+        w = self.world
+        if v + 1 >= w.veh_doc_ptr.shape[0]:
+            return None
+        docs = w.veh_doc_idx[w.veh_doc_ptr[v]:w.veh_doc_ptr[v + 1]]
+        best = None
+        for d in docs.tolist():
+            score = int(w.docs.origin[d] == origin and origin >= 0) + int(w.docs.dest[d] == dest and dest >= 0)
+            if best is None or score > best[0]:
+                best = (score, d)
+        return w.docs.ids[best[1]] if best is not None else None
+
+    def forget_after(self, vehicles: np.ndarray, base_ts: np.ndarray) -> None:
+        """A re-run replays these vehicles from their base: drop trips decided after it (they come back)."""
+        limit = {self.world.vehicle_ids[int(v)]: int(b) for v, b in zip(vehicles, base_ts, strict=True)}
+        for tid in [t for t, r in self.records.items() if r.vehicle_id in limit and r.decided_ts_ms > limit[r.vehicle_id]]:
+            del self.records[tid]
+
+    # -- views ----------------------------------------------------------------------------------------------
+    def frame(self) -> pl.DataFrame:
+        """Every trip decided so far (the electronic manifests), one row per trip."""
+        rows = [{k: getattr(r, k) for k in TripRecord.__dataclass_fields__ if k != "stop"} for r in self.records.values()]
+        schema = {"id": pl.String, "vehicle_id": pl.String, "vehicle_kind": pl.String, "company": pl.String,
+                  "start_ts_ms": pl.Int64, "end_ts_ms": pl.Int64, "origin_fence": pl.String,
+                  "dest_fence": pl.String, "doc_id": pl.String, "outcome": pl.String, "load_source": pl.String,
+                  "local_day": pl.Int32, "decided_ts_ms": pl.Int64, "backfilled": pl.Boolean}
+        if not rows:
+            return pl.DataFrame(schema=schema)
+        return pl.DataFrame(rows, schema=schema).sort(["start_ts_ms", "vehicle_id"])
+
+    def counts(self, by: str = "vehicle_id", outcome: str | None = "completed") -> pl.DataFrame:
+        """Trip counts (趟次) per `by` — vehicle_id, company, origin_fence, dest_fence or local_day — and day."""
+        df = self.frame()
+        if outcome is not None:
+            df = df.filter(pl.col("outcome") == outcome)
+        keys = [by] if by == "local_day" else [by, "local_day"]
+        return df.group_by(keys).agg(pl.len().alias("trips")).sort(keys)
+
     def current_trip_ids(self, vidx: np.ndarray) -> list[str | None]:
-        return [None] * int(vidx.shape[0])
+        ct, cf = self.table.ct, self.table.cf
+        out: list[str | None] = []
+        for v in vidx.tolist():
+            if v < len(self.table) and cf[v, F_PHASE] == 1 and ct[v, T_TRIP] >= 0:
+                out.append(episode_id("trip", self.world.vehicle_ids[v], int(ct[v, T_TRIP])))
+            else:
+                out.append(None)
+        return out
+
+
+REC_FIELDS = ("vidx", "row", "start", "end", "origin", "dest", "outcome", "src", "sensor", "best0", "best1", "blon",
+              "blat")
+
+
+def _role_table(world: World, p: TripParams) -> np.ndarray:
+    """(n_vehicle_kinds, n_fences) role of each fence for each vehicle kind."""
+    n = len(world.fence_ids)
+    role = np.zeros((len(KINDS), max(n, 1)), np.int8)
+    allowed = np.isin(world.fence_kind, [FENCE_KIND_CODE[k] for k in ALLOWED_KINDS]) if n else np.zeros(0, bool)
+    for k, kname in enumerate(KINDS):
+        if n == 0:
+            continue
+        role[k, :n][allowed] = ROLE_OTHER
+        for fk in p.dest_kinds.get(kname, []):
+            role[k, :n][world.fence_kind == FENCE_KIND_CODE[fk]] = ROLE_DEST
+        for fk in p.origin_kinds.get(kname, []):
+            role[k, :n][world.fence_kind == FENCE_KIND_CODE[fk]] = ROLE_ORIGIN
+    return role
+
+
+@nb.njit(cache=True, inline="always")
+def _close_stop(v, ct, stop_min):
+    """End the current loaded stop; keep it if it is the longest qualifying one of the trip."""
+    if ct[v, T_STOP] >= 0:
+        dur = ct[v, T_STOPLAST] - ct[v, T_STOP]
+        if dur >= stop_min and dur > ct[v, T_BEST1] - ct[v, T_BEST0]:
+            ct[v, T_BEST0] = ct[v, T_STOP]
+            ct[v, T_BEST1] = ct[v, T_STOPLAST]
+            ct[v, T_BLON] = ct[v, T_SLON]
+            ct[v, T_BLAT] = ct[v, T_SLAT]
+    ct[v, T_STOP] = -1
+    ct[v, T_STOPLAST] = -1
+
+
+@nb.njit(cache=True, inline="always")
+def _begin_trip(v, t, origin, src, ct, cf):
+    cf[v, F_PHASE] = 1.0
+    cf[v, F_SRC] = src
+    cf[v, F_ORIGIN] = origin
+    cf[v, F_SENS] = 0.0
+    ct[v, T_TRIP] = t
+    ct[v, T_STOP] = -1
+    ct[v, T_STOPLAST] = -1
+    ct[v, T_BEST0] = -1
+    ct[v, T_BEST1] = -1
+
+
+@nb.njit(cache=True, inline="always")
+def _end_trip(k, rec, v, gv, i, t, dest, outcome, ct, cf):
+    rv, rr, rs, re, ro, rd, rout, rsrc, rsens, rb0, rb1, rblon, rblat = rec
+    rv[k] = gv
+    rr[k] = i
+    rs[k] = ct[v, T_TRIP]
+    re[k] = t
+    ro[k] = np.int32(cf[v, F_ORIGIN])
+    rd[k] = dest
+    rout[k] = outcome
+    rsrc[k] = np.int8(cf[v, F_SRC])
+    rsens[k] = np.int8(cf[v, F_SENS])
+    rb0[k] = ct[v, T_BEST0]
+    rb1[k] = ct[v, T_BEST1]
+    rblon[k] = ct[v, T_BLON]
+    rblat[k] = ct[v, T_BLAT]
+    cf[v, F_PHASE] = 0.0
+    cf[v, F_ORIGIN] = -1.0
+    ct[v, T_TRIP] = -1
+    ct[v, T_STOP] = -1
+    ct[v, T_BEST0] = -1
+    ct[v, T_BEST1] = -1
+    return k + 1
+
+
+@nb.njit(cache=True)
+def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
+    """The vehicle left `place` at `t_exit`: leaving an origin loaded starts a trip."""
+    if cf[v, F_PHASE] == 0 and r == ROLE_ORIGIN:
+        pl = cf[v, F_PLOAD]
+        if pl > 0:
+            _begin_trip(v, t_exit, place, 1.0, ct, cf)
+        elif pl < 0 and t_exit - ct[v, T_ENTER] >= load_dwell:
+            _begin_trip(v, t_exit, place, 0.0, ct, cf)
+    return k
+
+
+@nb.njit(cache=True)
+def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, role, applies, ct, cf, mt, mf,
+          bt, bf, load_dwell, unload_dwell, exit_deb, stop_kmh, stop_radius, stop_min):
+    n = sidx.shape[0]
+    loaded = np.full(n, -1, np.int8)
+    src_out = np.full(n, -1, np.int8)
+    drop_out = np.full(n, -1, np.int64)
+    trip_out = np.full(n, -1, np.int64)
+    cap = n + 4
+    rec = (np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+           np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int8), np.empty(cap, np.int8),
+           np.empty(cap, np.int8), np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+           np.empty(cap, np.int64))
+    k = 0
+    for i in range(n):
+        v = sidx[i]
+        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        kd = kind[i]
+        if not ok[i] or not applies[kd]:
+            if applies[kd]:
+                loaded[i] = np.int8(cf[v, F_PHASE])
+                drop_out[i] = ct[v, T_DROP]
+                trip_out[i] = ct[v, T_TRIP]
+            snap_after(v, act[i], ct, cf, mt, mf)
+            continue
+        t = ts[i]
+        ld = load[i]
+        # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
+        cur = np.int32(cf[v, F_PLACE])
+        here = place[i]
+        if here >= 0 and here != cur:
+            if cur >= 0:  # moved straight from one place into another
+                k = _leave(k, rec, v, vidx[i], i, t, cur, role[kd, cur], ct, cf, load_dwell)
+            cf[v, F_PLACE] = here
+            ct[v, T_ENTER] = t
+            ct[v, T_OUT] = -1
+            cf[v, F_PLOAD] = -1.0
+            cur = here
+            if cf[v, F_PHASE] == 1 and role[kd, cur] != ROLE_DEST:
+                _close_stop(v, ct, stop_min)
+                k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_FAILED, ct, cf)
+        elif here < 0 and cur >= 0:
+            if ct[v, T_OUT] < 0:
+                ct[v, T_OUT] = t
+            if t - ct[v, T_OUT] >= exit_deb:
+                k = _leave(k, rec, v, vidx[i], i, ct[v, T_OUT], cur, role[kd, cur], ct, cf, load_dwell)
+                cf[v, F_PLACE] = -1.0
+                ct[v, T_ENTER] = -1
+                ct[v, T_OUT] = -1
+                cur = -1
+        elif here >= 0:
+            ct[v, T_OUT] = -1
+        # -- sensors ----------------------------------------------------------------------------------------
+        if ld >= 0:
+            if cf[v, F_PHASE] == 1:
+                cf[v, F_SENS] = 1.0
+            if cur >= 0 and ld > cf[v, F_PLOAD]:
+                cf[v, F_PLOAD] = ld
+        lift = lifting[i] == 1 or drum[i] == 2
+        drop = ld == 0 and cf[v, F_LAST] > 0
+        if cur >= 0:
+            r = role[kd, cur]
+            if cf[v, F_PHASE] == 1 and r == ROLE_DEST:
+                if drop or lift or (ld < 0 and cf[v, F_SRC] == 0 and t - ct[v, T_ENTER] >= unload_dwell) \
+                        or (ld == 0 and cf[v, F_SRC] == 0):
+                    k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_COMPLETED, ct, cf)
+        else:
+            if cf[v, F_PHASE] == 1:
+                if drop or lift:
+                    ct[v, T_DROP] = t
+                    _close_stop(v, ct, stop_min)
+                    k = _end_trip(k, rec, v, vidx[i], i, t, -1, OUT_DUMPED, ct, cf)
+                elif speed[i] <= stop_kmh:
+                    if ct[v, T_STOP] >= 0 and dist_m_nb(ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i],
+                                                        lat[i]) > stop_radius:
+                        _close_stop(v, ct, stop_min)
+                    if ct[v, T_STOP] < 0:
+                        ct[v, T_STOP] = t
+                        ct[v, T_SLON] = np.int64(np.round(lon[i] * 1e7))
+                        ct[v, T_SLAT] = np.int64(np.round(lat[i] * 1e7))
+                    ct[v, T_STOPLAST] = t
+                else:
+                    _close_stop(v, ct, stop_min)
+            elif ld > 0:
+                _begin_trip(v, t, -1, 1.0, ct, cf)  # loaded somewhere we do not know
+            if drop or lift:
+                ct[v, T_DROP] = t
+        if ld >= 0:
+            cf[v, F_LAST] = ld
+        loaded[i] = np.int8(cf[v, F_PHASE])
+        src_out[i] = np.int8(cf[v, F_SRC]) if cf[v, F_PHASE] == 1 else np.int8(-1)
+        drop_out[i] = ct[v, T_DROP]
+        trip_out[i] = ct[v, T_TRIP]
+        snap_after(v, act[i], ct, cf, mt, mf)
+    return loaded, src_out, drop_out, trip_out, k, rec

@@ -62,6 +62,7 @@ class Docs:
     valid_to_day: npt.NDArray[np.int32]
     windows: npt.NDArray[np.bool_]  # (n_docs, 1440) local minute table
     has_windows: npt.NDArray[np.bool_]
+    morning_end: npt.NDArray[np.int16]  # a window crossing midnight: minutes before this belong to yesterday
 
 
 @dataclass
@@ -191,6 +192,45 @@ class World:
         return ref
 
 
+    # -- documents --------------------------------------------------------------------------------------
+    def doc_match(self, vidx: npt.NDArray[np.int32], minute: npt.NDArray[np.int16], day: npt.NDArray[np.int32],
+                  doc_type: npt.NDArray[np.int8]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
+        """For each row, the vehicle's document of `doc_type[row]` (permit / order; −1 = none wanted) that
+        covers the row's date — preferring one whose window covers the minute — as (doc or −1, in_window).
+
+        Dates follow the shift rule of `geofences.model`: the after-midnight part of a 22:00–06:00 window
+        belongs to the evening before, so a permit valid until the 5th still covers the 6th at 02:00."""
+        n = vidx.shape[0]
+        doc = np.full(n, -1, np.int32)
+        inwin = np.zeros(n, np.bool_)
+        reg = vidx < self.veh_doc_ptr.shape[0] - 1
+        start = np.zeros(n, np.int64)
+        count = np.zeros(n, np.int64)
+        start[reg] = self.veh_doc_ptr[vidx[reg]]
+        count[reg] = self.veh_doc_ptr[vidx[reg] + 1] - start[reg]
+        count[doc_type < 0] = 0
+        if not count.any():
+            return doc, inwin
+        rows = np.repeat(np.arange(n), count)
+        d = self.veh_doc_idx[np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count) + start[rows]]
+        D = self.docs
+        m = minute[rows].astype(np.int64)
+        shift_day = day[rows] - (m < D.morning_end[d])
+        ok = (D.doc_type[d] == doc_type[rows]) & (shift_day >= D.valid_from_day[d]) & (shift_day <= D.valid_to_day[d])
+        inside = ok & D.windows[d, m]
+        # preference: in window (2) > date-valid (1); the first document wins ties
+        score = inside.astype(np.int8) + ok.astype(np.int8)
+        best = np.full(n, -1, np.int8)
+        np.maximum.at(best, rows, score)
+        take = (score == best[rows]) & (score > 0)
+        first = np.full(n, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(first, rows[take], np.flatnonzero(take))
+        has = first < np.iinfo(np.int64).max
+        doc[has] = d[first[has]]
+        inwin[has] = inside[first[has]]
+        return doc, inwin
+
+
 SENSOR_BITS: dict[str, int] = {"cover_closed": 1, "lifting": 2, "load": 4, "device_on": 8, "drum": 16}
 
 
@@ -232,10 +272,13 @@ def _compile_docs(permits: list[Permit], orders: list[DeliveryOrder], fence_pos:
         wins.append(tuple(o.windows)); members.append(tuple(o.vehicles))
     n = len(ids)
     table = window_tables(wins, empty_means_all_day=True)
+    table = table.reshape(n, 1440)
+    crossing = table[:, 0] & table[:, -1] & ~table.all(axis=1)
+    morning_end = np.where(crossing, np.argmin(table, axis=1), 0).astype(np.int16)
     docs = Docs(ids=ids, doc_type=np.array(dtype, np.int8), version=np.array(version, np.int32),
                 origin=np.array(origin, np.int32), dest=np.array(dest, np.int32), route=np.array(route, np.int32),
                 valid_from_day=np.array(vfrom, np.int32), valid_to_day=np.array(vto, np.int32),
-                windows=table.reshape(n, 1440), has_windows=np.array([bool(w) for w in wins], bool))
+                windows=table, has_windows=np.array([bool(w) for w in wins], bool), morning_end=morning_end)
     per_vehicle: list[list[int]] = [[] for _ in range(len(vidx_of))]
     for d, vs in enumerate(members):
         for vid in vs:

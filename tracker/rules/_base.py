@@ -44,7 +44,7 @@ class Batch:
     lon: npt.NDArray[np.float64]
     lat: npt.NDArray[np.float64]
     speed_kmh: npt.NDArray[np.float64]
-    heading_deg: npt.NDArray[np.float32]
+    heading_deg: npt.NDArray[np.float64]
     cover_closed: npt.NDArray[np.int8]
     lifting: npt.NDArray[np.int8]
     device_on: npt.NDArray[np.int8]
@@ -55,6 +55,7 @@ class Batch:
     ok: npt.NDArray[np.bool_]
     dt_s: npt.NDArray[np.float64]  # seconds since the vehicle's previous ok fix (−1 for its first)
     step_m: npt.NDArray[np.float64]  # metres from the previous ok fix
+    move_m: npt.NDArray[np.float64]  # step_m when the vehicle was really moving, else 0 (GPS noise is not travel)
     jump: npt.NDArray[np.int8]
     minute: npt.NDArray[np.int16]  # local minute of day
     day: npt.NDArray[np.int32]  # local epoch day
@@ -128,6 +129,8 @@ class Events:
     peak: npt.NDArray[np.float64]  # the rule's headline value (max speed, max distance off route, ...)
     dist_m: npt.NDArray[np.float64]  # distance travelled while in violation
     last_ts: npt.NDArray[np.int64]  # last fix time inside the episode so far
+    lon: npt.NDArray[np.float64] | None = None  # where, when not the decision row's fix (NaN = that fix)
+    lat: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.etype.shape[0])
@@ -141,10 +144,33 @@ class Events:
 
     @classmethod
     def concat(cls, parts: list[Events]) -> Events:
-        parts = [p for p in parts if len(p)]
+        parts = [p.with_places() for p in parts if len(p)]
         if not parts:
             return cls.empty()
         return cls(*[np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__])
+
+    def with_places(self) -> Events:
+        if self.lon is None:
+            self.lon = np.full(len(self), np.nan)
+            self.lat = np.full(len(self), np.nan)
+        return self
+
+    def take(self, sel: np.ndarray) -> Events:
+        self.with_places()
+        return Events(*(getattr(self, f)[sel] for f in self.__dataclass_fields__))
+
+    @classmethod
+    def instant(cls, vidx, row, start_ts, end_ts, sev, place, peak, dist_m, lon=None, lat=None) -> Events:
+        """Episodes decided in one go (a failed trip's stop, a signal gap): an OPEN then a CLOSE each."""
+        m = np.asarray(vidx).shape[0]
+        two = lambda a, dt: np.repeat(np.asarray(a, dtype=dt), 2)  # noqa: E731
+        et = np.tile(np.array([EV_OPEN, EV_CLOSE], np.int8), m)
+        end = np.repeat(np.asarray(end_ts, np.int64), 2)
+        end[0::2] = -1
+        return cls(etype=et, vidx=two(vidx, np.int32), row=two(row, np.int64), start_ts=two(start_ts, np.int64),
+                   end_ts=end, level=np.ones(2 * m, np.int8), sev=two(sev, np.int8), place=two(place, np.int32),
+                   peak=two(peak, np.float64), dist_m=two(dist_m, np.float64), last_ts=two(end_ts, np.int64),
+                   lon=None if lon is None else two(lon, np.float64), lat=None if lat is None else two(lat, np.float64))
 
 
 class RuleParams(BaseModel):

@@ -107,7 +107,9 @@ class EpisodeBook:
                 ep.status = "open"
                 ep.end_ts_ms = None
                 ep.retracted = False
-                if batch is not None and row >= 0:
+                if ev.lon is not None and np.isfinite(ev.lon[j]):
+                    ep.lon, ep.lat = float(ev.lon[j]), float(ev.lat[j])
+                elif batch is not None and row >= 0:
                     ep.lon = float(batch.lon[row])
                     ep.lat = float(batch.lat[row])
             ep.severity = SEVERITY_NAMES[int(ev.sev[j])]
@@ -280,8 +282,8 @@ def _ring_fixes(ring: Ring, v: int, a: int, b: int) -> dict[str, np.ndarray]:
     flags = ring.flags[v, sel]
     return {
         "ts_ms": ring.ts_ms[v, sel], "lon": ring.lon_e7[v, sel] / 1e7, "lat": ring.lat_e7[v, sel] / 1e7,
-        "speed_kmh": ring.speed_kmh[v, sel].astype(np.float64),
-        "heading_deg": ring.heading_deg[v, sel].astype(np.float64),
+        "speed_kmh": ring.speed_dkmh[v, sel] / 10.0,
+        "heading_deg": ring.heading_cdeg[v, sel] / 100.0,
         "cover_closed": ((flags >> FLAG_COVER) & 3).astype(np.int64) - 1,
         "lifting": ((flags >> FLAG_LIFTING) & 3).astype(np.int64) - 1,
         "device_on": ((flags >> FLAG_DEVICE) & 3).astype(np.int64) - 1,
@@ -344,7 +346,7 @@ def live_state(engine: Engine, now_ms: int | None) -> pl.DataFrame:
     has = ring.count[seen] > 0
     seen, newest = seen[has], newest[has]
     ts = ring.ts_ms[seen, newest]
-    speed = ring.speed_kmh[seen, newest].astype(np.float64)
+    speed = ring.speed_dkmh[seen, newest] / 10.0
     now = now_ms if now_ms is not None else max(engine.last_now_ms, int(ts.max()) if ts.size else 0)
     kinds = engine.open_kinds()
     ids = [engine.world.vehicle_ids[v] for v in seen.tolist()]
@@ -358,6 +360,6 @@ def live_state(engine: Engine, now_ms: int | None) -> pl.DataFrame:
     return pl.DataFrame({
         "vehicle_id": ids, "ts_ms": ts, "lon": ring.lon_e7[seen, newest] / 1e7,
         "lat": ring.lat_e7[seen, newest] / 1e7, "speed_kmh": speed,
-        "heading_deg": ring.heading_deg[seen, newest].astype(np.float64), "status": status.tolist(),
+        "heading_deg": ring.heading_cdeg[seen, newest] / 100.0, "status": status.tolist(),
         "trip_id": trip, "open_kinds": open_k,
     }, schema_overrides={"trip_id": pl.String, "open_kinds": pl.List(pl.String)})

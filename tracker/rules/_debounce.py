@@ -8,13 +8,14 @@ Per vehicle, over its ok fixes in time order (one numba scan over the whole batc
   speeding episode in two), but breaks on a false stretch of `tolerance_s` or more, and on a data gap longer
   than `max_gap_s` (we do not know what happened in between);
 * the episode OPENS when the run has lasted ≥ `min_duration_s` and covered ≥ `min_distance_m` (distance =
-  sum of steps between the run's fixes; 0 disables the distance test, e.g. for a truck dumping at a stop);
+  sum of steps between the run's fixes while really moving — `Batch.move_m`, so GPS noise around a parked
+  truck never adds up to distance; 0 disables the distance test, e.g. for a truck dumping at a stop);
 * while open, its level rises each time the run's duration passes an escalation threshold (`levels_s`),
   and its severity rises from suspected to confirmed as soon as one fix confirms it: both are UPDATE events;
 * it CLOSES when the run breaks; `end_ts` is the first fix of the breaking false stretch (or the last fix
   before a data gap).
 
-State per vehicle: 8 float64 slots (`SLOTS`).
+State per vehicle: 3 timestamp slots and 5 float32 value slots (`TS_SLOTS`, `VAL_SLOTS`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ import numpy as np
 from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_UPDATE, Batch, Events
 from tracker.state import StateTable, snap_after, snap_before
 
-SLOTS = ("start_ts", "dist_m", "false_since", "level", "peak", "place", "sev", "last_true")
-INIT = (-1.0, 0.0, -1.0, 0.0, -np.inf, -1.0, 0.0, -1.0)
-S_START, S_DIST, S_FALSE, S_LEVEL, S_PEAK, S_PLACE, S_SEV, S_LAST = range(8)
+TS_SLOTS = ("start_ts", "false_since", "last_true")
+VAL_SLOTS = ("dist_m", "level", "peak", "place", "sev")
+VAL_INIT = (0.0, 0.0, -np.inf, -1.0, 0.0)
+T_START, T_FALSE, T_LAST = range(3)
+F_DIST, F_LEVEL, F_PEAK, F_PLACE, F_SEV = range(5)
 
 
 def new_state(name: str, n: int = 0) -> StateTable:
-    return StateTable(name, SLOTS, INIT, n)
+    return StateTable(name, TS_SLOTS, VAL_SLOTS, VAL_INIT, n)
 
 
 def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray, place: np.ndarray,
@@ -41,150 +44,143 @@ def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray,
     (n_kinds, n_levels) of escalation durations (use +inf padding), or None for a single level."""
     if levels_s is None:
         levels_s = np.full((min_duration_s.shape[0], 1), np.inf)
-    out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.dt_s, batch.step_m, batch.act,
+    out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.dt_s, batch.move_m, batch.act,
                 np.ascontiguousarray(cond, np.bool_), np.ascontiguousarray(sev, np.int8),
                 np.ascontiguousarray(place, np.int32), np.ascontiguousarray(value, np.float64),
-                table.cur, table.mid, table.base,
+                *table.arrays,
                 (np.asarray(min_duration_s, np.float64) * 1000.0), np.asarray(min_distance_m, np.float64),
                 (np.asarray(tolerance_s, np.float64) * 1000.0), (np.asarray(max_gap_s, np.float64) * 1000.0),
                 np.ascontiguousarray(np.asarray(levels_s, np.float64) * 1000.0))
-    n = out[0]
-    return Events(*(a[:n] for a in out[1:]))
+    n, arrays = out
+    return Events(*(a[:n] for a in arrays))
 
 
 @nb.njit(cache=True, inline="always")
-def _emit(k, et, ev, ro, st, en, lv, sv, pl, pk, ds, lt, etype, v, gv, row, cur, end_ts):
+def _emit(k, o, etype, v, gv, row, ct, cf, end_ts):
+    et, ev, ro, st, en, lv, sv, pl, pk, ds, lt = o
     et[k] = etype
     ev[k] = gv
     ro[k] = row
-    st[k] = np.int64(cur[v, 0])
+    st[k] = ct[v, T_START]
     en[k] = end_ts
-    lv[k] = np.int8(cur[v, 3])
-    sv[k] = np.int8(cur[v, 6])
-    pl[k] = np.int32(cur[v, 5])
-    pk[k] = cur[v, 4]
-    ds[k] = cur[v, 1]
-    lt[k] = np.int64(cur[v, 7])
+    lv[k] = np.int8(cf[v, F_LEVEL])
+    sv[k] = np.int8(cf[v, F_SEV])
+    pl[k] = np.int32(cf[v, F_PLACE])
+    pk[k] = cf[v, F_PEAK]
+    ds[k] = cf[v, F_DIST]
+    lt[k] = ct[v, T_LAST]
     return k + 1
 
 
 @nb.njit(cache=True, inline="always")
-def _reset(v, cur):
-    cur[v, 0] = -1.0
-    cur[v, 1] = 0.0
-    cur[v, 2] = -1.0
-    cur[v, 3] = 0.0
-    cur[v, 4] = -np.inf
-    cur[v, 5] = -1.0
-    cur[v, 6] = 0.0
-    cur[v, 7] = -1.0
+def _reset(v, ct, cf):
+    ct[v, T_START] = -1
+    ct[v, T_FALSE] = -1
+    ct[v, T_LAST] = -1
+    cf[v, F_DIST] = 0.0
+    cf[v, F_LEVEL] = 0.0
+    cf[v, F_PEAK] = -np.inf
+    cf[v, F_PLACE] = -1.0
+    cf[v, F_SEV] = 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def _level(dur, levels_ms, kd):
+    lvl = 1
+    for j in range(levels_ms.shape[1]):
+        if dur >= levels_ms[kd, j]:
+            lvl += 1
+    return lvl
 
 
 @nb.njit(cache=True)
-def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, cur, mid, base, min_dur_ms,
-          min_dist_m, tol_ms, gap_ms, levels_ms):
+def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, ct, cf, mt, mf, bt, bf,
+          min_dur_ms, min_dist_m, tol_ms, gap_ms, levels_ms):
     n = vidx.shape[0]
     cap = 3 * n + 4
-    et = np.empty(cap, np.int8)
-    ev = np.empty(cap, np.int32)
-    ro = np.empty(cap, np.int64)
-    st = np.empty(cap, np.int64)
-    en = np.empty(cap, np.int64)
-    lv = np.empty(cap, np.int8)
-    sv = np.empty(cap, np.int8)
-    pl = np.empty(cap, np.int32)
-    pk = np.empty(cap, np.float64)
-    ds = np.empty(cap, np.float64)
-    lt = np.empty(cap, np.int64)
+    o = (np.empty(cap, np.int8), np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int64),
+         np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8), np.empty(cap, np.int32),
+         np.empty(cap, np.float64), np.empty(cap, np.float64), np.empty(cap, np.int64))
     k = 0
-    n_levels = levels_ms.shape[1]
     for i in range(n):
         v = sidx[i]
         gv = vidx[i]
-        snap_before(v, act[i], cur, mid, base)
+        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         if not ok[i]:
-            snap_after(v, act[i], cur, mid)
+            snap_after(v, act[i], ct, cf, mt, mf)
             continue
         kd = kind[i]
         t = ts[i]
-        if cur[v, 0] >= 0:
-            # a data gap, or a false stretch that lasted long enough by now, breaks the run
-            brk = False
-            end = -1
+        if ct[v, T_START] >= 0:
+            # a data gap, or a false stretch that has lasted long enough by now, breaks the run
+            end = np.int64(-1)
             if dt_s[i] * 1000.0 > gap_ms[kd]:
-                brk = True
-                end = np.int64(cur[v, 2]) if cur[v, 2] >= 0 else np.int64(cur[v, 7])
-            elif cur[v, 2] >= 0 and t - cur[v, 2] >= tol_ms[kd]:
-                brk = True
-                end = np.int64(cur[v, 2])
-            if brk:
-                if cur[v, 3] > 0:
-                    k = _emit(k, et, ev, ro, st, en, lv, sv, pl, pk, ds, lt, EV_CLOSE, v, gv, i, cur, end)
-                _reset(v, cur)
+                end = ct[v, T_FALSE] if ct[v, T_FALSE] >= 0 else ct[v, T_LAST]
+            elif ct[v, T_FALSE] >= 0 and t - ct[v, T_FALSE] >= tol_ms[kd]:
+                end = ct[v, T_FALSE]
+            if end >= 0:
+                if cf[v, F_LEVEL] > 0:
+                    k = _emit(k, o, EV_CLOSE, v, gv, i, ct, cf, end)
+                _reset(v, ct, cf)
         if cond[i]:
-            if cur[v, 0] < 0:
-                cur[v, 0] = t
-                cur[v, 1] = 0.0
-                cur[v, 4] = value[i]
-                cur[v, 5] = place[i]
-                cur[v, 6] = sev[i]
+            if ct[v, T_START] < 0:
+                ct[v, T_START] = t
+                cf[v, F_DIST] = 0.0
+                cf[v, F_PEAK] = value[i]
+                cf[v, F_PLACE] = place[i]
+                cf[v, F_SEV] = sev[i]
             else:
-                cur[v, 1] += step_m[i]
-                if value[i] > cur[v, 4]:
-                    cur[v, 4] = value[i]
-            cur[v, 2] = -1.0
-            cur[v, 7] = t
-            dur = t - cur[v, 0]
-            if cur[v, 3] == 0:
-                if sev[i] > cur[v, 6]:
-                    cur[v, 6] = sev[i]
-                if dur >= min_dur_ms[kd] and cur[v, 1] >= min_dist_m[kd]:
-                    lvl = 1
-                    for j in range(n_levels):
-                        if dur >= levels_ms[kd, j]:
-                            lvl += 1
-                    cur[v, 3] = lvl
-                    k = _emit(k, et, ev, ro, st, en, lv, sv, pl, pk, ds, lt, EV_OPEN, v, gv, i, cur, -1)
+                cf[v, F_DIST] += step_m[i]
+                if value[i] > cf[v, F_PEAK]:
+                    cf[v, F_PEAK] = value[i]
+            ct[v, T_FALSE] = -1
+            ct[v, T_LAST] = t
+            dur = t - ct[v, T_START]
+            if cf[v, F_LEVEL] == 0:
+                if sev[i] > cf[v, F_SEV]:
+                    cf[v, F_SEV] = sev[i]
+                if dur >= min_dur_ms[kd] and cf[v, F_DIST] >= min_dist_m[kd]:
+                    cf[v, F_LEVEL] = _level(dur, levels_ms, kd)
+                    k = _emit(k, o, EV_OPEN, v, gv, i, ct, cf, -1)
             else:
-                lvl = 1
-                for j in range(n_levels):
-                    if dur >= levels_ms[kd, j]:
-                        lvl += 1
                 changed = False
-                if lvl > cur[v, 3]:
-                    cur[v, 3] = lvl
+                lvl = _level(dur, levels_ms, kd)
+                if lvl > cf[v, F_LEVEL]:
+                    cf[v, F_LEVEL] = lvl
                     changed = True
-                if sev[i] > cur[v, 6]:
-                    cur[v, 6] = sev[i]
+                if sev[i] > cf[v, F_SEV]:
+                    cf[v, F_SEV] = sev[i]
                     changed = True
                 if changed:
-                    k = _emit(k, et, ev, ro, st, en, lv, sv, pl, pk, ds, lt, EV_UPDATE, v, gv, i, cur, -1)
-        elif cur[v, 0] >= 0:
-            if cur[v, 2] < 0:
-                cur[v, 2] = t
-            if t - cur[v, 2] >= tol_ms[kd]:
-                if cur[v, 3] > 0:
-                    k = _emit(k, et, ev, ro, st, en, lv, sv, pl, pk, ds, lt, EV_CLOSE, v, gv, i, cur,
-                              np.int64(cur[v, 2]))
-                _reset(v, cur)
-        snap_after(v, act[i], cur, mid)
-    return k, et[:k].copy(), ev[:k].copy(), ro[:k].copy(), st[:k].copy(), en[:k].copy(), lv[:k].copy(), \
-        sv[:k].copy(), pl[:k].copy(), pk[:k].copy(), ds[:k].copy(), lt[:k].copy()
+                    k = _emit(k, o, EV_UPDATE, v, gv, i, ct, cf, -1)
+        elif ct[v, T_START] >= 0:
+            if ct[v, T_FALSE] < 0:
+                ct[v, T_FALSE] = t
+            if t - ct[v, T_FALSE] >= tol_ms[kd]:
+                if cf[v, F_LEVEL] > 0:
+                    k = _emit(k, o, EV_CLOSE, v, gv, i, ct, cf, ct[v, T_FALSE])
+                _reset(v, ct, cf)
+        snap_after(v, act[i], ct, cf, mt, mf)
+    return k, o
+
+
+def _events_from_rows(table: StateTable, rows: np.ndarray, vidx: np.ndarray, end: np.ndarray) -> Events:
+    ct, cf = table.ct[rows], table.cf[rows]
+    return Events(etype=np.full(rows.size, EV_CLOSE, np.int8), vidx=vidx.astype(np.int32),
+                  row=np.full(rows.size, -1, np.int64), start_ts=ct[:, T_START].copy(), end_ts=end.astype(np.int64),
+                  level=cf[:, F_LEVEL].astype(np.int8), sev=cf[:, F_SEV].astype(np.int8),
+                  place=cf[:, F_PLACE].astype(np.int32), peak=cf[:, F_PEAK].astype(np.float64),
+                  dist_m=cf[:, F_DIST].astype(np.float64), last_ts=ct[:, T_LAST].copy())
 
 
 def close_all(table: StateTable, sidx_to_vidx: np.ndarray) -> Events:
     """End of data: close every open episode in `table` at the last fix inside it, and reset the runs.
     State row i belongs to vehicle `sidx_to_vidx[i]`."""
     m = min(len(table), sidx_to_vidx.shape[0])
-    cur = table.cur[:m]
-    rows = np.flatnonzero((cur[:, S_START] >= 0) & (cur[:, S_LEVEL] > 0))
-    c = cur[rows]
-    ev = Events(etype=np.full(rows.size, EV_CLOSE, np.int8), vidx=sidx_to_vidx[rows].astype(np.int32),
-                row=np.full(rows.size, -1, np.int64), start_ts=c[:, S_START].astype(np.int64),
-                end_ts=c[:, S_LAST].astype(np.int64), level=c[:, S_LEVEL].astype(np.int8),
-                sev=c[:, S_SEV].astype(np.int8), place=c[:, S_PLACE].astype(np.int32), peak=c[:, S_PEAK].copy(),
-                dist_m=c[:, S_DIST].copy(), last_ts=c[:, S_LAST].astype(np.int64))
-    table.cur[:m] = np.where((cur[:, S_START] >= 0)[:, None], table.init[None, :], cur)
+    running = np.flatnonzero(table.ct[:m, T_START] >= 0)
+    opened = running[table.cf[running, F_LEVEL] > 0]
+    ev = _events_from_rows(table, opened, sidx_to_vidx[opened], table.ct[opened, T_LAST])
+    table.reset(running)
     return ev
 
 
@@ -192,20 +188,13 @@ def expire(table: StateTable, now_ms: int, max_gap_s: np.ndarray, kind: np.ndarr
     """Time passed without fixes: a run whose last fix is older than its kind's `max_gap_s` would be broken
     by the next fix anyway (a data gap); close it now with the same end the next fix would give it."""
     m = min(len(table), kind.shape[0])
-    cur = table.cur
-    k = kind[:m]
-    last = np.maximum(cur[:m, S_LAST], cur[:m, S_FALSE])
-    rows = np.flatnonzero((cur[:m, S_START] >= 0) & (now_ms - last > max_gap_s[k] * 1000.0))
-    if rows.size == 0:
+    ct = table.ct
+    last = np.maximum(ct[:m, T_LAST], ct[:m, T_FALSE])
+    running = np.flatnonzero((ct[:m, T_START] >= 0) & (now_ms - last > max_gap_s[kind[:m]] * 1000.0))
+    if running.size == 0:
         return Events.empty()
-    c = cur[rows]
-    end = np.where(c[:, S_FALSE] >= 0, c[:, S_FALSE], c[:, S_LAST]).astype(np.int64)
-    opened = c[:, S_LEVEL] > 0
-    ev = Events(etype=np.full(rows.size, EV_CLOSE, np.int8), vidx=rows.astype(np.int32),
-                row=np.full(rows.size, -1, np.int64), start_ts=c[:, S_START].astype(np.int64),
-                end_ts=end, level=c[:, S_LEVEL].astype(np.int8), sev=c[:, S_SEV].astype(np.int8),
-                place=c[:, S_PLACE].astype(np.int32), peak=c[:, S_PEAK].copy(), dist_m=c[:, S_DIST].copy(),
-                last_ts=c[:, S_LAST].astype(np.int64))
-    cur[rows] = table.init[None, :]
-    sel = np.flatnonzero(opened)
-    return Events(*(getattr(ev, f)[sel] for f in Events.__dataclass_fields__))
+    opened = running[table.cf[running, F_LEVEL] > 0]
+    end = np.where(ct[opened, T_FALSE] >= 0, ct[opened, T_FALSE], ct[opened, T_LAST])
+    ev = _events_from_rows(table, opened, opened, end)
+    table.reset(running)
+    return ev

@@ -23,6 +23,7 @@ from tracker.world import KINDS, World
 
 NAME = "speeding"
 PLACE = PLACE_FENCE
+PEAK = "max_speed_kmh"
 
 
 class Params(RuleParams):
@@ -116,5 +117,5 @@ def advance(now_ms: int, last_ts: np.ndarray, state, world: World, params: Param
     return expire(state, now_ms, params.kind_table("max_gap_s"), world.vehicle_kind)
 
 
-def finish(batch, state, world: World, params: Params, sidx_to_vidx: np.ndarray, **_) -> Events:
+def finish(batch, state, world: World, params: Params, sidx_to_vidx: np.ndarray, trips_rec=None, **_) -> Events:
     return close_all(state, sidx_to_vidx)

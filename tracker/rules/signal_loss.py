@@ -1,0 +1,143 @@
+"""signal_loss (离线/屏蔽): no trusted fix for ≥ 10 min while the vehicle was moving or on a loaded trip, or
+it reappears far away; and impossible jumps.
+
+Per vehicle, over ok fixes in time order: a step of `gap_s` or more opens and closes an episode from the
+last fix before the gap to the first after it, when at the last fix the vehicle was moving (speed >
+`moving_kmh`) or loaded on a trip, or when it reappears more than `moved_m` away (it drove while dark). A
+parked truck whose terminal sleeps with the ignition off is not an alert. Invalid fixes (terminal says
+no fix, zero coordinates) are dropped by hygiene before this rule, so a jammed receiver still sending
+invalid fixes is a gap here — that is the 屏蔽 case. A back-filled outage is no gap: its fixes are replayed
+in time order, and an episode raised before the back-fill arrived is retracted.
+
+Live: `advance(now)` opens the episode as soon as `gap_s` has passed without a fix (no need to wait for the
+vehicle to come back); its id is the one the returning fix will close. At the end of the data a vehicle
+still dark is closed at the end.
+
+Impossible jumps: a relocation that hygiene accepted (several consistent fixes beyond 150 km/h from the last
+trusted position — a swapped or spoofed terminal) is a `suspected` episode.
+
+Sensor missing: GPS only; "on a loaded trip" uses the trip scan's load state (inferred when no sensor).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from pydantic import Field
+
+from tracker.hygiene import JUMP_RELOCATED, dist_m_nb
+from tracker.rules._base import PLACE_NONE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
+from tracker.state import StateTable, snap_after, snap_before
+from tracker.world import World
+
+NAME = "signal_loss"
+PLACE = PLACE_NONE
+PEAK = "gap_s"
+
+TS_SLOTS = ("prev_ts", "prev_lon_e7", "prev_lat_e7", "adv_open")
+VAL_SLOTS = ("prev_ctx",)
+
+
+class Params(RuleParams):
+    gap_s: float = Field(600.0, gt=0, description="no trusted fix for this long")
+    moving_kmh: float = Field(5.0, ge=0, description="moving at the last fix before the gap")
+    moved_m: float = Field(500.0, ge=0, description="reappearing this far away also counts")
+    jumps: bool = Field(True, description="report relocations (impossible jumps) as suspected")
+
+
+def new_state(n: int = 0) -> StateTable:
+    return StateTable(NAME, TS_SLOTS, VAL_SLOTS, (0.0,), n)
+
+
+def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> Events:
+    k = params.kind_table
+    loaded = batch.extra.get("loaded")
+    if loaded is None:
+        loaded = np.zeros(batch.n, np.int8)
+    ctx = (batch.speed_kmh > k("moving_kmh")[batch.kind]) | (loaded == 1)
+    out = _scan(batch.sidx, batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.lon, batch.lat, batch.jump, ctx,
+                params.applies_to()[batch.kind], *state.arrays, k("gap_s")[batch.kind] * 1000.0,
+                k("moved_m")[batch.kind], params.jumps)
+    m = out[0]
+    vidx, row, start, end, sev, gap_s, disp = (a[:m] for a in out[1:])
+    return Events.instant(vidx, row, start, end, sev, np.full(m, -1), gap_s, disp)
+
+
+@nb.njit(cache=True)
+def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf, bt, bf, gap_ms, moved_m, jumps):
+    n = sidx.shape[0]
+    ov = np.empty(n, np.int32)
+    orow = np.empty(n, np.int64)
+    ost = np.empty(n, np.int64)
+    oen = np.empty(n, np.int64)
+    osev = np.empty(n, np.int8)
+    ogap = np.empty(n, np.float64)
+    odis = np.empty(n, np.float64)
+    k = 0
+    for i in range(n):
+        v = sidx[i]
+        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        if ok[i] and applies[i]:
+            t = ts[i]
+            if ct[v, 0] >= 0:
+                gap = t - ct[v, 0]
+                d = dist_m_nb(ct[v, 1] / 1e7, ct[v, 2] / 1e7, lon[i], lat[i])
+                emit = -1
+                if gap >= gap_ms[i] and (cf[v, 0] > 0 or d >= moved_m[i]):
+                    emit = SEV_CONFIRMED
+                elif jumps and jump[i] == JUMP_RELOCATED:
+                    emit = SEV_SUSPECTED
+                if emit >= 0:
+                    ov[k] = vidx[i]
+                    orow[k] = i
+                    ost[k] = ct[v, 0]
+                    oen[k] = t
+                    osev[k] = emit
+                    ogap[k] = gap / 1000.0
+                    odis[k] = d
+                    k += 1
+            ct[v, 0] = t
+            ct[v, 1] = np.int64(np.round(lon[i] * 1e7))
+            ct[v, 2] = np.int64(np.round(lat[i] * 1e7))
+            ct[v, 3] = -1
+            cf[v, 0] = 1.0 if ctx[i] else 0.0
+        snap_after(v, act[i], ct, cf, mt, mf)
+    return k, ov, orow, ost, oen, osev, ogap, odis
+
+
+def _dark(state: StateTable, world: World, params: Params, now_ms: int) -> np.ndarray:
+    m = min(len(state), world.vehicle_kind.shape[0])
+    ct, cf = state.ct[:m], state.cf[:m]
+    gap = params.kind_table("gap_s")[world.vehicle_kind[:m]] * 1000.0
+    on = params.applies_to()[world.vehicle_kind[:m]]
+    return np.flatnonzero(on & (ct[:, 0] >= 0) & (now_ms - ct[:, 0] >= gap) & (cf[:, 0] > 0))
+
+
+def advance(now_ms: int, last_ts, state: StateTable, world: World, params: Params, engine) -> Events:
+    """Open an episode for every vehicle dark for `gap_s` since it was last seen moving or loaded."""
+    rows = _dark(state, world, params, now_ms)
+    rows = rows[state.ct[rows, 3] < 0]
+    if rows.size == 0:
+        return Events.empty()
+    state.ct[rows, 3] = state.ct[rows, 0]
+    ev = Events.instant(rows, np.full(rows.size, -1), state.ct[rows, 0], np.full(rows.size, now_ms),
+                        np.full(rows.size, SEV_CONFIRMED), np.full(rows.size, -1),
+                        (now_ms - state.ct[rows, 0]) / 1000.0, np.zeros(rows.size),
+                        lon=state.ct[rows, 1] / 1e7, lat=state.ct[rows, 2] / 1e7)
+    return ev.take(np.arange(0, len(ev), 2))  # the OPEN halves only
+
+
+def finish(batch, state: StateTable, world: World, params: Params, sidx_to_vidx, trips_rec=None,
+           end_ms: int | None = None, **_) -> Events:
+    """End of data: a vehicle dark for `gap_s` before the end, last seen moving or loaded, lost its signal."""
+    if end_ms is None or batch is not None:  # detached blocks: their end is not the end of the data
+        return Events.empty()
+    rows = _dark(state, world, params, end_ms)
+    if rows.size == 0:
+        return Events.empty()
+    start = state.ct[rows, 0].copy()
+    lon, lat = state.ct[rows, 1] / 1e7, state.ct[rows, 2] / 1e7
+    state.ct[rows, 3] = -1
+    return Events.instant(sidx_to_vidx[rows], np.full(rows.size, -1), start, np.full(rows.size, end_ms),
+                          np.full(rows.size, SEV_CONFIRMED), np.full(rows.size, -1), (end_ms - start) / 1000.0,
+                          np.zeros(rows.size), lon=lon, lat=lat)
