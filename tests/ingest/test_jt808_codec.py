@@ -40,7 +40,6 @@ from ingest.jt808 import (
     RegisterReply,
     RegisterResult,
     RetransmitRequest,
-    SensorProfile,
     Sensors,
     TerminalGeneralReply,
     apply_profile,
