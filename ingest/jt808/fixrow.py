@@ -45,7 +45,7 @@ def location_to_fix_row(
     bit 1 (GNSS fix valid). Sensors come from `profile`; None means not reported. `backfill` is True for
     0x0704 type 1 (positions stored while offline) — the caller knows the batch type.
     """
-    c, li, lo, d, dr = compile_profile(profile)
+    cover, lifting, load, device_on, drum = compile_profile(profile)(location)
     return {
         "vehicle_id": phone,
         "ts_ms": location.ts_ms,
@@ -56,11 +56,11 @@ def location_to_fix_row(
         "valid": bool(location.status & 2),
         "alarm": location.alarm,
         "status": location.status,
-        "cover_closed": c(location),
-        "lifting": li(location),
-        "load": lo(location),
-        "device_on": d(location),
-        "drum": dr(location),
+        "cover_closed": cover,
+        "lifting": lifting,
+        "load": load,
+        "device_on": device_on,
+        "drum": drum,
         "backfill": backfill,
         "source": "jt808",
         "received_ts_ms": received_ts_ms,

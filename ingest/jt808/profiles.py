@@ -212,12 +212,19 @@ def _raw_bits(item: int, byte: int | None) -> Callable[[Location], int | None]:
 
 
 def _bit_getter(src: BitSource) -> Callable[[Location], bool | None]:
-    read = _raw_bits(src.item, src.byte)
-    bit, invert = src.bit, src.invert
+    item, bit, byte, flip = src.item, src.bit, src.byte, int(src.invert)
+    # one closure per shape (no nested reader call): this runs for every fix
+    if byte is None:
 
-    def get(loc: Location) -> bool | None:
-        v = read(loc)
-        return None if v is None else bool(v >> bit & 1) is not invert
+        def get(loc: Location) -> bool | None:
+            v = loc.extras.get(item)
+            return None if not v else (int.from_bytes(v, "big") >> bit & 1) != flip
+
+    else:
+
+        def get(loc: Location) -> bool | None:
+            v = loc.extras.get(item)
+            return None if v is None or len(v) <= byte else (v[byte] >> bit & 1) != flip
 
     return get
 
@@ -301,22 +308,44 @@ def _drum_getter(src: DrumBits | FieldSource | None) -> _Getter:
     return get
 
 
-_Compiled = tuple[_Getter, _Getter, _Getter, _Getter, _Getter]
+SensorTuple = tuple[bool | None, bool | None, int | None, bool | None, int | None]
+_Compiled = Callable[[Location], SensorTuple]
 _CACHE: dict[int, tuple[SensorProfile, _Compiled]] = {}
 
 
-def compile_profile(profile: SensorProfile) -> _Compiled:
-    """The five getters (cover_closed, lifting, load, device_on, drum) of `profile`, cached per object."""
-    hit = _CACHE.get(id(profile))
-    if hit is not None and hit[0] is profile:
-        return hit[1]
-    comp = (
+def _build(profile: SensorProfile) -> _Compiled:
+    c, li, lo, d, dr = (
         _bool_getter(profile.cover_closed),
         _bool_getter(profile.lifting),
         _load_getter(profile.load),
         _bool_getter(profile.device_on),
         _drum_getter(profile.drum),
     )
+    if (c, li, d, dr) == (_none,) * 4:  # the built-in profiles: only load, or nothing
+        if lo is _none:
+            return lambda loc: (None, None, None, None, None)
+        return lambda loc: (None, None, lo(loc), None, None)
+    c_, li_, lo_, d_, dr_ = (g is not _none for g in (c, li, lo, d, dr))
+
+    def sensors(loc: Location) -> SensorTuple:  # unmapped sensors cost a branch, not a call
+        return (
+            c(loc) if c_ else None,
+            li(loc) if li_ else None,
+            lo(loc) if lo_ else None,
+            d(loc) if d_ else None,
+            dr(loc) if dr_ else None,
+        )
+
+    return sensors
+
+
+def compile_profile(profile: SensorProfile) -> _Compiled:
+    """`profile` as one function ``location -> (cover_closed, lifting, load, device_on, drum)``, cached per
+    profile object (profiles are immutable)."""
+    hit = _CACHE.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    comp = _build(profile)
     if len(_CACHE) >= 1024:  # profiles are few; this only guards against callers building one per fix
         _CACHE.clear()
     _CACHE[id(profile)] = (profile, comp)  # keeping the profile alive keeps its id from being reused
@@ -325,8 +354,7 @@ def compile_profile(profile: SensorProfile) -> _Compiled:
 
 def apply_profile(location: Location, profile: SensorProfile) -> Sensors:
     """Read the sensors of one location report through a vendor profile."""
-    c, li, lo, d, dr = compile_profile(profile)
-    return Sensors(c(location), li(location), lo(location), d(location), dr(location))
+    return Sensors(*compile_profile(profile)(location))
 
 
 # -- loading -------------------------------------------------------------------------------------------------
