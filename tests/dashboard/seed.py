@@ -23,7 +23,7 @@ from tracker.reference import Permit, Vehicle
 from tracker.vocab import VehicleKind
 
 #: Futian, Shenzhen: inside the shipped road network.
-CENTRE = (114.055, 22.540)
+CENTRE = (114.018, 22.534)
 KINDS = [k.value for k in VehicleKind]
 COMPANIES = ["深圳市鹏城渣土运输有限公司", "福田环卫服务有限公司", "华强建材物流有限公司"]
 DISTRICTS = ["福田区", "南山区"]
@@ -42,11 +42,11 @@ def vehicles(n: int) -> list[Vehicle]:
 
 
 def position(i: int, n: int, t_s: float = 0.0) -> tuple[float, float]:
-    """Vehicle i of n spread over ~4 × 3 km around the centre, drifting east with time."""
+    """Vehicle i of n spread over ~3 × 2 km around the centre, drifting east with time."""
     cols = max(1, int(math.sqrt(n)))
     x, y = i % cols, i // cols
-    lon = CENTRE[0] - 0.02 + 0.04 * x / cols + 0.00002 * t_s
-    lat = CENTRE[1] - 0.012 + 0.024 * y / max(1, math.ceil(n / cols))
+    lon = CENTRE[0] - 0.015 + 0.03 * x / cols + 0.00002 * t_s
+    lat = CENTRE[1] - 0.01 + 0.02 * y / max(1, math.ceil(n / cols))
     return round(lon, 6), round(lat, 6)
 
 
