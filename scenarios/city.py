@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from scenarios.roads import MAJOR_ROADS, NoRoute, Polyline, RoadNetwork, Router, load_roads
 from scenarios.sim.config import ScenarioConfig
@@ -301,7 +302,7 @@ class _CityBuilder:
         all_blocked = Router(net, blocked_by(zones, p.zone_clearance_m))
         active = [z for z in zones if self._zone_active(z)]
         router = Router(net, blocked_by(active, p.zone_clearance_m))
-        core = set(all_blocked.reachable_both_ways(int(major_nodes[0])).tolist())
+        core = set(all_blocked.largest_component().tolist())
         ok_nodes = np.array(sorted(n for n in core if n < net.n_nodes and all(
             np.hypot(net.node_x[n] - z.x, net.node_y[n] - z.y) > float(z.radius_m or 0) + p.zone_clearance_m + 120
             for z in zones)))
@@ -503,6 +504,7 @@ class _Fleet:
         net = city.net
         window_s = self._window_s()
         used_by_kind: dict[str, set[int]] = {}
+        taken_pts: dict[str, list[np.ndarray]] = {}
         mx, my = net.edge_midpoints()
         named = np.array([bool(n) and net.node_osm[net.edge_u[i]] >= 0 and net.node_osm[net.edge_v[i]] >= 0
                           for i, n in enumerate(net.edge_name)])
@@ -534,6 +536,14 @@ class _Fleet:
                 if spent + cost > budget:
                     continue
                 poly = net.path_geometry(edges)
+                gx, gy, _ = poly.position_at(np.arange(0.0, poly.length_m, 10.0))
+                pts = np.column_stack([gx, gy])
+                near_m = 2 * sp.corridor_half_width_m
+                taken = taken_pts.setdefault(v.id, [])  # within one plan: no two segments share a corridor
+                if taken and (cKDTree(np.concatenate(taken)).query(pts, distance_upper_bound=near_m)[0]
+                              < near_m).mean() > 0.1:
+                    continue
+                taken.append(pts)
                 target = self._u(sp.segment_m)
                 spent += cost
                 for e in edges:

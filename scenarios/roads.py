@@ -309,6 +309,11 @@ class Router:
         parts = [self.route(a, b) for a, b in zip(nodes[:-1], nodes[1:], strict=True)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
+    def largest_component(self) -> np.ndarray:
+        """Nodes of the largest strongly connected component under this router's blocking."""
+        _, labels = csgraph.connected_components(self._graph, directed=True, connection="strong")
+        return np.flatnonzero(labels == np.bincount(labels).argmax())
+
     def reachable_both_ways(self, node: int) -> np.ndarray:
         """Nodes in the same strongly connected component as `node` under this router's blocking."""
         _, labels = csgraph.connected_components(self._graph, directed=True, connection="strong")
