@@ -264,7 +264,6 @@ def test_fuzz_stream_of_mutated_frames() -> None:
     print(f"\njt808 fuzz: {len(mutated)} mutated frames + {len(sentinels)} sentinels in {len(cuts) + 1} reads: "
           f"{decoded} frames decoded, {faults} faults, {rows} fix rows, {direct} payloads decoded directly, "
           f"{time.perf_counter() - t0:.1f} s")
-    assert time.perf_counter() - t0 < 100
 
 
 @pytest.mark.timeout(60)
