@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import struct
 import time
-from math import copysign
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntEnum
+from math import copysign
 from typing import Any, ClassVar, Final
 
 import msgspec
