@@ -229,9 +229,15 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
         if forced:
             trip = [e for e in ctx.events if e["what"] == "trip"][-1]
             ctx.events.append({**trip, "what": "v:out_of_window"})
-        gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
-        go(ctx, site.node if ctx.node != site.node else depot.node, tag="return_empty",
-           stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan)
+        # another trip only if it fits in the window (a truck with no more work goes straight home empty)
+        t_next = tl.t_s + city.router.travel_time_s(ctx.node, site.node) * 1.6
+        if ctx.in_windows(t_next, windows) and \
+                ctx.window_end_s(t_next, windows) - t_next >= trip_s + pp.load_dwell_s[1] + 600:
+            gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
+            go(ctx, site.node if ctx.node != site.node else depot.node, tag="return_empty",
+               stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan)
+        elif ctx.node != depot.node:
+            go(ctx, depot.node, tag="return_home")
 
 
 def _roadside_ok(ctx: Ctx, x: float, y: float) -> bool:
@@ -365,7 +371,12 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
             plan.done = True  # type: ignore[union-attr]
             ctx.events.append({"what": f"v:{kind}", "t0": t0, "t1": t1, "permit": permit.id,
                                "x": tl.x, "y": tl.y, "stop_t0": t_stop, "stop_t1": tl.t_s})
-            go(ctx, site.node, tag="return_after_dumping")
+            # back the way it came (inside the corridor: the trip simply never reaches the disposal site)
+            back = reverse_edges(city, route[:k])
+            if back is not None:
+                drive_edges(ctx, back, tag="return_after_dumping")
+            else:
+                go(ctx, site.node, tag="return_after_dumping")
             return
     caps: list[tuple[float, float, float]] = []
     path = net.path_geometry(route)
