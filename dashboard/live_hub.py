@@ -44,7 +44,7 @@ class LiveConnection:
         if self.fmt == "json":
             self.sub.take(table, slots)
             if len(slots) or self.sub.last_summary is None:
-                out.append(orjson.dumps({"t": now_ms, "kinds": list(wire.KINDS),
+                out.append(orjson.dumps({"t": float(now_ms), "kinds": list(wire.KINDS),
                                          "v": table.as_json_rows(slots)}).decode())
                 self.sub.last_summary = summary
             return out
@@ -120,13 +120,20 @@ class LiveHub:
         """Read what changed, update the table, build a frame for every idle connection."""
         self._refresh_kinds()
         self._follow()
+        self._refresh_kinds(unknown_only=True)
         now = self.table.refresh_motion()
         self.ticks += 1
         summary = self.table.summary(now)
         return {c: c.build(self.table, now, summary) for c in list(self.connections) if c.ready}
 
-    def _refresh_kinds(self) -> None:
-        if time.monotonic() - self._last_kinds < self.kinds_every_s:
+    def _refresh_kinds(self, unknown_only: bool = False) -> None:
+        """Re-read vehicle kinds every `kinds_every_s`, or within a second when unregistered ids show up."""
+        since = time.monotonic() - self._last_kinds
+        if unknown_only:
+            n = len(self.table)
+            if since < 1.0 or not n or not (self.table.kind[:n] == wire.KIND_UNKNOWN).any():
+                return
+        elif since < self.kinds_every_s:
             return
         self._last_kinds = time.monotonic()
         with self.state.db() as conn:

@@ -170,7 +170,7 @@ class LiveTable:
         out["flags"] = self.flags(slots)
         out["alarms"] = self.alarms[slots]
         out["sensors"] = self.sensors[slots]
-        out["age"] = np.clip((now_ms - self.ts_ms[slots]) / 1000, 0, 65535).astype(np.uint16)
+        out["age"] = np.clip(np.rint((now_ms - self.ts_ms[slots]) / 1000), 0, 65535).astype(np.uint16)
         return out
 
     def summary(self, now_ms: float) -> dict[str, Any]:
@@ -199,7 +199,7 @@ class LiveTable:
     def as_json_rows(self, slots: npt.NDArray[np.int64]) -> list[list[Any]]:
         """The naive JSON rows (`?format=json`, and the benchmark's baseline)."""
         return [[self.ids[s], int(self.kind[s]) if self.kind[s] < len(wire.KINDS) else -1,
-                 self.lon[s] / 1e6, self.lat[s] / 1e6, int(self.speed[s]), int(self.heading[s]) * 2,
+                 float(self.lon[s]) / 1e6, float(self.lat[s]) / 1e6, int(self.speed[s]), int(self.heading[s]) * 2,
                  int(self.ts_ms[s]), self.alarm_kinds.get(self.ids[s], [])] for s in slots.tolist()]
 
 

@@ -135,7 +135,7 @@
       if (d.track) { xs.push(...d.track.lon); ys.push(...d.track.lat); }
       if (d.lon !== null && d.lon !== undefined) { xs.push(d.lon); ys.push(d.lat); }
       if (xs.length) {
-        const v = FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 80);
+        const v = FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 70, 360);
         v.zoom = Math.min(v.zoom, 17);
         deck.setProps({ initialViewState: { ...v, transitionDuration: 700 } });
         state.zoomedTo = v;

@@ -181,12 +181,14 @@
     });
   };
   // Zoom so that [w, s, e, n] fills the container (Web Mercator).
-  FW.fitBounds = (container, b, pad = 60) => {
-    const w = Math.max(container.clientWidth - 2 * pad, 50), h = Math.max(container.clientHeight - 2 * pad, 50);
+  // `right` reserves pixels on the right (a panel over the map): the bounds are centred in what is left.
+  FW.fitBounds = (container, b, pad = 60, right = 0) => {
+    const w = Math.max(container.clientWidth - 2 * pad - right, 50), h = Math.max(container.clientHeight - 2 * pad, 50);
     const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360));
     const dx = Math.max((b[2] - b[0]) / 360, 1e-7), dy = Math.max((merc(b[3]) - merc(b[1])) / (2 * Math.PI), 1e-7);
     const zoom = Math.min(17, Math.log2(Math.min(w / 512 / dx, h / 512 / dy)));
-    return { longitude: (b[0] + b[2]) / 2, latitude: (b[1] + b[3]) / 2, zoom, pitch: 0, bearing: 0 };
+    const degPerPx = 360 / (512 * 2 ** zoom);
+    return { longitude: (b[0] + b[2]) / 2 + (right / 2) * degPerPx, latitude: (b[1] + b[3]) / 2, zoom, pitch: 0, bearing: 0 };
   };
   FW.tooltipStyle = { backgroundColor: "rgba(12,18,26,0.96)", color: "#e6edf3", fontSize: "12px",
                       border: "1px solid #2d3b4d", borderRadius: "4px", padding: "6px 8px" };

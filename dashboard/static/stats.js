@@ -4,7 +4,7 @@
   const state = window.fleetwatch;
   const PALETTE = [[255, 77, 77], [255, 159, 67], [240, 214, 72], [56, 201, 132], [64, 156, 255], [190, 130, 255],
                    [255, 120, 190], [120, 220, 230], [170, 180, 90], [200, 140, 100], [140, 150, 255], [230, 230, 230]];
-  const svg = (w, h, body) => `<svg viewBox="0 0 ${w} ${h}" width="100%" height="${h}" preserveAspectRatio="none">${body}</svg>`;
+  const svg = (w, h, body) => `<svg viewBox="0 0 ${w} ${h}" width="100%" height="${h}" preserveAspectRatio="xMinYMin meet">${body}</svg>`;
   let stats = null;
 
   async function load() {
@@ -33,9 +33,10 @@
     const max = Math.max(1, ...days.map((d) => Object.values(byDay[d] || {}).reduce((a, b) => a + b, 0)));
     const W = 760, H = 260, left = 34, bottom = 22, bw = (W - left) / Math.max(1, days.length);
     let body = "";
-    for (let k = 0; k <= 4; k++) {
-      const y = H - bottom - ((H - bottom - 10) * k) / 4;
-      body += `<line x1="${left}" x2="${W}" y1="${y}" y2="${y}" stroke="#1d2a38"/><text x="${left - 6}" y="${y + 4}" text-anchor="end">${Math.round((max * k) / 4)}</text>`;
+    const step = Math.max(1, Math.ceil(max / 4));
+    for (let v = 0; v <= max; v += step) {
+      const y = H - bottom - ((H - bottom - 10) * v) / max;
+      body += `<line x1="${left}" x2="${W}" y1="${y}" y2="${y}" stroke="#1d2a38"/><text x="${left - 6}" y="${y + 4}" text-anchor="end">${v}</text>`;
     }
     days.forEach((d, i) => {
       let y = H - bottom;
@@ -55,10 +56,10 @@
 
     // company ranking: alerts per vehicle, worst first
     const top = companies.slice(0, 12), rmax = Math.max(0.001, ...top.map((c) => c.alerts_per_vehicle));
-    const RW = 520, rh = 26;
+    const RW = 560, rh = 26;
     let rb = "";
     top.forEach((c, i) => {
-      const y = i * rh + 4, w = ((RW - 250) * c.alerts_per_vehicle) / rmax;
+      const y = i * rh + 4, w = ((RW - 330) * c.alerts_per_vehicle) / rmax;
       rb += `<text x="0" y="${y + 14}">${i + 1}. ${FW.esc((c.company || "—").slice(0, 16))}</text>
         <rect x="190" y="${y + 3}" width="${Math.max(1, w)}" height="16" rx="2" fill="${i < 3 && c.alerts ? "#ff6b5a" : "#3aa0ff"}"/>
         <text x="${196 + w}" y="${y + 14}">${c.alerts_per_vehicle.toFixed(2)} ${t("per_vehicle")} · ${c.alerts}/${c.vehicles}</text>`;

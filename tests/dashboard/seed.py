@@ -77,21 +77,27 @@ def publish(r: redis.Redis, names: StreamNames, states: list[dict[str, Any]]) ->
 
 
 def track_rows(vehicle_id: str, t0_ms: int, minutes: float, start: tuple[float, float], step_s: int = 10,
-               heading: float = 45.0, speed_kmh: float = 30.0, muck: bool = True) -> list[dict[str, Any]]:
-    """A straight drive with sensors: cover opens half-way, body lifts near the end (an evidence track)."""
+               heading: float = 45.0, speed_kmh: float = 30.0, muck: bool = True, radius_m: float = 700.0
+               ) -> list[dict[str, Any]]:
+    """A drive round a loop starting at `start` with sensors: the cover opens half-way, the body lifts and
+    the load drops near the end (an evidence track that stays inside the city)."""
     rows = []
     n = int(minutes * 60 / step_s)
-    d = speed_kmh / 3.6 * step_s
+    cx = start[0] - radius_m * math.sin(math.radians(heading)) / (111_320 * math.cos(math.radians(start[1])))
+    cy = start[1] - radius_m * math.cos(math.radians(heading)) / 110_540
+    travelled = 0.0
     for k in range(n):
-        ang = math.radians(heading)
-        lon = start[0] + k * d * math.sin(ang) / (111_320 * math.cos(math.radians(start[1])))
-        lat = start[1] + k * d * math.cos(ang) / 110_540
         stopping = k > n * 0.8
+        speed = 0.0 if stopping else speed_kmh + (k % 5)
+        ang = math.radians(heading) + travelled / radius_m
+        lon = cx + radius_m * math.sin(ang) / (111_320 * math.cos(math.radians(cy)))
+        lat = cy + radius_m * math.cos(ang) / 110_540
+        travelled += speed / 3.6 * step_s
         rows.append({"vehicle_id": vehicle_id, "ts_ms": t0_ms + k * step_s * 1000, "lon": lon, "lat": lat,
-                     "speed_kmh": 0.0 if stopping else speed_kmh + (k % 5), "heading_deg": heading,
+                     "speed_kmh": speed, "heading_deg": (math.degrees(ang) + 90) % 360,
                      "cover_closed": (k < n * 0.5) if muck else None, "lifting": stopping if muck else None,
-                     "load": (0 if k > n * 0.9 else 3) if muck else None, "device_on": None, "drum": None,
-                     "source": "test", "received_ts_ms": t0_ms + k * step_s * 1000})
+                     "load": (0 if k > n * 0.9 else 3) if muck else None, "device_on": None if muck else True,
+                     "drum": None, "source": "test", "received_ts_ms": t0_ms + k * step_s * 1000})
     return rows
 
 
