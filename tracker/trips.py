@@ -11,7 +11,10 @@ at a fence edge does not make a truck leave and re-enter):
   `unload_dwell_s`. The trip is *completed* there.
 * **dumped** — load reported falling to empty, or lift up, outside every place: the trip ends `dumped`
   (the `illegal_dumping` rule raises the alert; the trip records it).
-* **failed** — a loaded truck enters a place that is not a destination (back at a site, at the depot), or
+* **failed** — a loaded truck unloads at, or (load inferred) stays ≥ `fail_dwell_s` at, a place that is not
+  a destination (back at a site, at the depot; driving through another site's fence on the way, or
+  waiting at a light inside it, is not a failure), re-enters its own origin ≥ `return_min_s` after leaving
+  it loaded (load inferred), or
   the data ends (`finish`) with it still loaded: it never reached an allowed destination. Its longest
   loaded stop outside every place (speed ≤ `stop_kmh`, within `stop_radius_m`, ≥ `stop_min_s`) is kept,
   and `suspected_dumping` (or, for mixers, a suspected `mixer_discharge`) reports it when the truck has no
@@ -48,11 +51,12 @@ ALLOWED_KINDS = ("construction_site", "disposal_site", "landfill", "batching_pla
 
 TS_SLOTS = ("place_enter", "out_since", "trip_start", "stop_start", "stop_last", "best_start", "best_end",
             "stop_lon", "stop_lat", "best_lon", "best_lat", "drop_ts")
-VAL_SLOTS = ("phase", "src", "place", "origin", "place_load", "last_load", "sensor_in_trip")
-VAL_INIT = (0.0, 0.0, -1.0, -1.0, -1.0, -1.0, 0.0)
+VAL_SLOTS = ("phase", "src", "place", "origin", "place_load", "last_load", "sensor_in_trip", "place_own")
+VAL_INIT = (2.0, 2.0, -1.0, -1.0, -1.0, -1.0, 0.0, 0.0)  # first seen: load unknown
 (T_ENTER, T_OUT, T_TRIP, T_STOP, T_STOPLAST, T_BEST0, T_BEST1, T_SLON, T_SLAT, T_BLON, T_BLAT,
  T_DROP) = range(12)
-F_PHASE, F_SRC, F_PLACE, F_ORIGIN, F_PLOAD, F_LAST, F_SENS = range(7)
+F_PHASE, F_SRC, F_PLACE, F_ORIGIN, F_PLOAD, F_LAST, F_SENS, F_OWN = range(8)
+PHASE_EMPTY, PHASE_LOADED, PHASE_UNKNOWN = 0, 1, 2
 
 
 class TripParams(RuleParams):
@@ -65,10 +69,15 @@ class TripParams(RuleParams):
         "muck_truck": ["disposal_site", "landfill"], "concrete_mixer": ["construction_site"]})
     load_dwell_s: float = Field(120.0, ge=0, description="no load sensor: dwell at an origin that means loaded")
     unload_dwell_s: float = Field(90.0, ge=0, description="no load sensor: dwell at a destination that means unloaded")
+    fail_dwell_s: float = Field(240.0, ge=0, description="loaded, staying this long at a place that is not a "
+                                "destination: the trip failed (passing through a site on the way does not)")
+    return_min_s: float = Field(300.0, ge=0, description="load inferred: back at its own origin this long after "
+                                "leaving it loaded, without a destination: the trip failed")
     exit_debounce_s: float = Field(25.0, ge=0, description="outside a place this long before it counts as left")
     stop_kmh: float = Field(3.0, ge=0, description="at or below this speed a loaded truck is stopped")
     stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
+    stop_clear_m: float = Field(150.0, ge=0, description="stops this close to a place are queues at its gate")
 
 
 @dataclass
@@ -122,9 +131,22 @@ class Trips:
         """Scan the batch; leave per-row arrays and the trips decided in `batch.extra`."""
         p = self.params
         place = batch.first_of_kinds(ALLOWED_KINDS)
+        applies = self._applies[batch.kind]
+        # own origin: one of the vehicle's documents starts there (any origin-kind place if it has none)
+        own = self.world.is_doc_fence(batch.vidx, place, "origin")
+        nodoc = (self.world.doc_count(batch.vidx) == 0) & (place >= 0)
+        own |= nodoc & (self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN)
+        # a stop close to a place is a queue at its gate, never a suspicious roadside stop
+        near = np.zeros(batch.n, bool)
+        cand = np.flatnonzero(applies & batch.ok & (place < 0) & (batch.speed_kmh <= p.stop_kmh))
+        if cand.size:
+            near[cand] = self.world.near_kinds(batch.lon[cand], batch.lat[cand], ALLOWED_KINDS, p.stop_clear_m)
         out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,
-                    batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, self._role, self._applies, *self.table.arrays,
-                    p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.exit_debounce_s * 1000.0, p.stop_kmh,
+                    batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, own, near, self._role,
+                    self._applies, *self.table.arrays,
+                    p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.fail_dwell_s * 1000.0,
+                    p.return_min_s * 1000.0,
+                    p.exit_debounce_s * 1000.0, p.stop_kmh,
                     p.stop_radius_m, p.stop_min_s * 1000.0)
         loaded, src, drop_ts, trip_start, n_rec, arrays = out
         rec = {k: a[:n_rec] for k, a in zip(REC_FIELDS, arrays, strict=True)}
@@ -143,7 +165,10 @@ class Trips:
         """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
         ct, cf = self.table.ct, self.table.cf
         m = min(len(self.table), sidx_to_vidx.shape[0])
-        rows = np.flatnonzero(cf[:m, F_PHASE] == 1)
+        stop_min = self.params.stop_min_s * 1000
+        live_stop = (ct[:m, T_STOP] >= 0) & (ct[:m, T_STOPLAST] - ct[:m, T_STOP] >= stop_min)
+        rows = np.flatnonzero((cf[:m, F_PHASE] == PHASE_LOADED)
+                              | ((cf[:m, F_PHASE] == PHASE_UNKNOWN) & ((ct[:m, T_BEST0] >= 0) | live_stop)))
         rec = {
             "vidx": sidx_to_vidx[rows].astype(np.int32), "row": np.full(rows.size, -1, np.int64),
             "start": ct[rows, T_TRIP].copy(), "end": np.maximum(ct[rows, T_STOPLAST], ct[rows, T_TRIP]),
@@ -168,6 +193,8 @@ class Trips:
         w = self.world
         off = self.settings.city.utc_offset_min
         for j in range(rec["vidx"].size):
+            if rec["src"][j] == 2 and rec["best0"][j] < 0 and rec["outcome"][j] != OUT_COMPLETED:
+                continue  # load never known and nothing suspicious: not a trip we can speak about
             v = int(rec["vidx"][j])
             vid = w.vehicle_ids[v]
             start = int(rec["start"][j])
@@ -188,7 +215,7 @@ class Trips:
                 origin_fence=w.fence_ids[origin] if origin >= 0 else None,
                 dest_fence=w.fence_ids[dest] if dest >= 0 else None,
                 doc_id=self._doc_for(v, origin, dest), outcome=OUTCOMES[int(rec["outcome"][j])],
-                load_source="sensor" if rec["src"][j] else "inferred",
+                load_source=("inferred", "sensor", "unknown")[int(rec["src"][j])],
                 local_day=int(local_day(np.int64(start), off)), stop=stop, decided_ts_ms=decided,
                 backfilled=bool(batch is not None and batch.detached))
 
@@ -234,7 +261,7 @@ class Trips:
         ct, cf = self.table.ct, self.table.cf
         out: list[str | None] = []
         for v in vidx.tolist():
-            if v < len(self.table) and cf[v, F_PHASE] == 1 and ct[v, T_TRIP] >= 0:
+            if v < len(self.table) and cf[v, F_PHASE] == PHASE_LOADED and ct[v, T_TRIP] >= 0:
                 out.append(episode_id("trip", self.world.vehicle_ids[v], int(ct[v, T_TRIP])))
             else:
                 out.append(None)
@@ -315,19 +342,21 @@ def _end_trip(k, rec, v, gv, i, t, dest, outcome, ct, cf):
 
 @nb.njit(cache=True)
 def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
-    """The vehicle left `place` at `t_exit`: leaving an origin loaded starts a trip."""
-    if cf[v, F_PHASE] == 0 and r == ROLE_ORIGIN:
+    """The vehicle left `place` at `t_exit`: leaving an origin loaded starts a trip. Without a load sensor,
+    only a long dwell at one of the vehicle's own origins (its permit's site) counts as loading."""
+    if cf[v, F_PHASE] != 1 and r == ROLE_ORIGIN:
         pl = cf[v, F_PLOAD]
         if pl > 0:
             _begin_trip(v, t_exit, place, 1.0, ct, cf)
-        elif pl < 0 and t_exit - ct[v, T_ENTER] >= load_dwell:
+        elif pl < 0 and cf[v, F_OWN] > 0 and t_exit - ct[v, T_ENTER] >= load_dwell:
             _begin_trip(v, t_exit, place, 0.0, ct, cf)
     return k
 
 
 @nb.njit(cache=True)
-def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, role, applies, ct, cf, mt, mf,
-          bt, bf, load_dwell, unload_dwell, exit_deb, stop_kmh, stop_radius, stop_min):
+def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, own, near, role, applies,
+          ct, cf, mt, mf, bt, bf, load_dwell, unload_dwell, fail_dwell, return_min, exit_deb, stop_kmh,
+          stop_radius, stop_min):
     n = sidx.shape[0]
     loaded = np.full(n, -1, np.int8)
     src_out = np.full(n, -1, np.int8)
@@ -345,13 +374,15 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         kd = kind[i]
         if not ok[i] or not applies[kd]:
             if applies[kd]:
-                loaded[i] = np.int8(cf[v, F_PHASE])
+                loaded[i] = 1 if cf[v, F_PHASE] == 1 else 0
                 drop_out[i] = ct[v, T_DROP]
                 trip_out[i] = ct[v, T_TRIP]
             snap_after(v, act[i], ct, cf, mt, mf)
             continue
         t = ts[i]
         ld = load[i]
+        if cf[v, F_PHASE] == PHASE_UNKNOWN and ct[v, T_TRIP] < 0:
+            ct[v, T_TRIP] = t  # first seen: maybe loaded, we cannot tell yet
         # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
         cur = np.int32(cf[v, F_PLACE])
         here = place[i]
@@ -359,13 +390,11 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             if cur >= 0:  # moved straight from one place into another
                 k = _leave(k, rec, v, vidx[i], i, t, cur, role[kd, cur], ct, cf, load_dwell)
             cf[v, F_PLACE] = here
+            cf[v, F_OWN] = 1.0 if own[i] else 0.0
             ct[v, T_ENTER] = t
             ct[v, T_OUT] = -1
             cf[v, F_PLOAD] = -1.0
             cur = here
-            if cf[v, F_PHASE] == 1 and role[kd, cur] != ROLE_DEST:
-                _close_stop(v, ct, stop_min)
-                k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_FAILED, ct, cf)
         elif here < 0 and cur >= 0:
             if ct[v, T_OUT] < 0:
                 ct[v, T_OUT] = t
@@ -378,28 +407,44 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         elif here >= 0:
             ct[v, T_OUT] = -1
         # -- sensors ----------------------------------------------------------------------------------------
-        if ld >= 0:
-            if cf[v, F_PHASE] == 1:
-                cf[v, F_SENS] = 1.0
-            if cur >= 0 and ld > cf[v, F_PLOAD]:
-                cf[v, F_PLOAD] = ld
         lift = lifting[i] == 1 or drum[i] == 2
         drop = ld == 0 and cf[v, F_LAST] > 0
-        if cur >= 0:
+        if cf[v, F_PHASE] != 0 and (ld >= 0 or lifting[i] >= 0 or drum[i] >= 0):
+            cf[v, F_SENS] = 1.0
+        if ld >= 0:
+            if cur >= 0 and ld > cf[v, F_PLOAD]:
+                cf[v, F_PLOAD] = ld
+            if cf[v, F_PHASE] == PHASE_UNKNOWN:  # the sensor settles it
+                if ld > 0:
+                    cf[v, F_PHASE] = 1.0
+                    cf[v, F_SRC] = 1.0
+                else:
+                    cf[v, F_PHASE] = 0.0
+                    ct[v, T_TRIP] = -1
+        phase = cf[v, F_PHASE]
+        inferred = cf[v, F_SRC] != 1
+        if cur >= 0 and phase != 0:
             r = role[kd, cur]
-            if cf[v, F_PHASE] == 1 and r == ROLE_DEST:
-                if drop or lift or (ld < 0 and cf[v, F_SRC] == 0 and t - ct[v, T_ENTER] >= unload_dwell) \
-                        or (ld == 0 and cf[v, F_SRC] == 0):
-                    k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_COMPLETED, ct, cf)
-        else:
-            if cf[v, F_PHASE] == 1:
+            stay = t - ct[v, T_ENTER]
+            back_home = (cur == np.int32(cf[v, F_ORIGIN]) and ct[v, T_ENTER] - ct[v, T_TRIP] >= return_min) \
+                or (phase == PHASE_UNKNOWN and cf[v, F_OWN] > 0)
+            if r != ROLE_DEST and ((inferred and (stay >= fail_dwell or back_home)) or drop or lift):
+                # loaded, staying at (or unloading at) a place that is not a destination: the trip failed there
+                _close_stop(v, ct, stop_min)
+                k = _end_trip(k, rec, v, vidx[i], i, ct[v, T_ENTER], cur, OUT_FAILED, ct, cf)
+            elif r == ROLE_DEST and (drop or lift or (ld < 0 and inferred and stay >= unload_dwell)
+                                     or (ld == 0 and inferred)):
+                k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_COMPLETED, ct, cf)
+        elif cur < 0:
+            if phase != 0:
                 if drop or lift:
                     ct[v, T_DROP] = t
                     _close_stop(v, ct, stop_min)
                     k = _end_trip(k, rec, v, vidx[i], i, t, -1, OUT_DUMPED, ct, cf)
-                elif speed[i] <= stop_kmh:
-                    if ct[v, T_STOP] >= 0 and dist_m_nb(ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i],
-                                                        lat[i]) > stop_radius:
+                elif speed[i] <= stop_kmh and not near[i]:
+                    if ct[v, T_STOP] >= 0 and speed[i] > 0 and dist_m_nb(
+                            ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i], lat[i]) > stop_radius:
+                        # creeping away; a multipath jump of a standing truck (speed 0) does not split the stop
                         _close_stop(v, ct, stop_min)
                     if ct[v, T_STOP] < 0:
                         ct[v, T_STOP] = t
@@ -414,7 +459,10 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
                 ct[v, T_DROP] = t
         if ld >= 0:
             cf[v, F_LAST] = ld
-        loaded[i] = np.int8(cf[v, F_PHASE])
+        # a truck without a load sensor that stood ≥ stop_min by the road may have dumped: no longer "loaded"
+        doubtful = cf[v, F_SRC] != 1 and (ct[v, T_BEST0] >= 0 or (
+            ct[v, T_STOP] >= 0 and ct[v, T_STOPLAST] - ct[v, T_STOP] >= stop_min))
+        loaded[i] = 1 if cf[v, F_PHASE] == 1 and not doubtful else 0
         src_out[i] = np.int8(cf[v, F_SRC]) if cf[v, F_PHASE] == 1 else np.int8(-1)
         drop_out[i] = ct[v, T_DROP]
         trip_out[i] = ct[v, T_TRIP]

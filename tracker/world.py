@@ -192,7 +192,72 @@ class World:
         return ref
 
 
+    def near_kinds(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
+                   within_m: float) -> npt.NDArray[np.bool_]:
+        """Per point: within `within_m` metres of (or inside) a fence of one of `kinds` — e.g. a truck queueing
+        at a site gate. A k-d tree over fence origins finds candidates; `FenceIndex.distance_m` decides."""
+        out = np.zeros(lon.shape[0], np.bool_)
+        if lon.shape[0] == 0 or self.fence_index is None:
+            return out
+        key = tuple(sorted(str(k) for k in kinds))
+        cache = self.__dict__.setdefault("_near_cache", {})
+        got = cache.get(key)
+        if got is None:
+            from scipy.spatial import cKDTree
+
+            from geofences.local import dist_m, to_xy_m
+
+            sel = np.flatnonzero(self.fence_kind_mask(key))
+            origin = (float(np.mean(self.settings.city.bbox[0::2])), float(np.mean(self.settings.city.bbox[1::2])))
+            olon = np.array([self.fences[f].origin.lon for f in sel])
+            olat = np.array([self.fences[f].origin.lat for f in sel])
+            reach = np.zeros(sel.size)
+            for j, f in enumerate(sel.tolist()):
+                minx, miny, maxx, maxy = self.fences[f].area_geometry().bounds
+                corners = dist_m(olon[j], olat[j], np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
+                reach[j] = float(corners.max())
+            x, y = to_xy_m(olon, olat, origin)
+            got = (cKDTree(np.column_stack([x, y])) if sel.size else None, sel, reach, origin)
+            cache[key] = got
+        tree, sel, reach, origin = got
+        if tree is None:
+            return out
+        from geofences.local import to_xy_m
+
+        x, y = to_xy_m(lon, lat, origin)
+        cand = tree.query_ball_point(np.column_stack([x, y]), r=within_m + float(reach.max()))
+        pi = np.repeat(np.arange(lon.shape[0]), [len(c) for c in cand])
+        fj = np.concatenate([np.asarray(c, np.int64) for c in cand]) if pi.size else np.zeros(0, np.int64)
+        if pi.size == 0:
+            return out
+        d = self.fence_index.distance_m(lon[pi], lat[pi], sel[fj])
+        out[pi[d <= within_m]] = True
+        return out
+
     # -- documents --------------------------------------------------------------------------------------
+    def doc_count(self, vidx: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+        reg = vidx < self.veh_doc_ptr.shape[0] - 1
+        out = np.zeros(vidx.shape[0], np.int64)
+        out[reg] = self.veh_doc_ptr[vidx[reg] + 1] - self.veh_doc_ptr[vidx[reg]]
+        return out
+
+    def is_doc_fence(self, vidx: npt.NDArray[np.int32], fence: npt.NDArray[np.int32], which: str = "origin"
+                     ) -> npt.NDArray[np.bool_]:
+        """Per row: is `fence` the origin (or "dest") fence of one of the vehicle's documents?"""
+        count = self.doc_count(vidx)
+        count[fence < 0] = 0
+        out = np.zeros(vidx.shape[0], np.bool_)
+        if not count.any():
+            return out
+        rows = np.repeat(np.arange(vidx.shape[0]), count)
+        start = np.zeros(vidx.shape[0], np.int64)
+        reg = count > 0
+        start[reg] = self.veh_doc_ptr[vidx[reg]]
+        d = self.veh_doc_idx[np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count) + start[rows]]
+        hit = getattr(self.docs, which)[d] == fence[rows]
+        out[rows[hit]] = True
+        return out
+
     def doc_match(self, vidx: npt.NDArray[np.int32], minute: npt.NDArray[np.int16], day: npt.NDArray[np.int32],
                   doc_type: npt.NDArray[np.int8]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
         """For each row, the vehicle's document of `doc_type[row]` (permit / order; −1 = none wanted) that

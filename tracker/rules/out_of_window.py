@@ -34,7 +34,7 @@ class Params(RuleParams):
         "construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot"])
     min_duration_s: float = Field(60.0, ge=0)
     min_distance_m: float = Field(200.0, ge=0)
-    tolerance_s: float = Field(60.0, ge=0)
+    tolerance_s: float = Field(180.0, ge=0)
     max_gap_s: float = Field(300.0, gt=0)
 
 

@@ -3,8 +3,9 @@ and ≥ 200 m; escalates at 10 and 15 minutes.
 
 The corridor is the permit's `route_fence` (a corridor fence, typically 50 m each side of the approved
 polyline); for a mixer, its delivery order's route when it has one. Condition per fix: loaded (trip scan),
-the vehicle has a document valid today with a route, the fix is outside that corridor and outside every
-place in `place_kinds` (sites and disposal sites sit at the ends of the route, sometimes beside it). The
+the vehicle has a document valid today with a route, the fix is outside that corridor and outside the
+document's own origin and destination fences (they sit at the ends of the route, sometimes beside it;
+another site the detour passes through is no excuse). The
 run must last `min_duration_s` and cover `min_distance_m` of real travel; a single multipath jump across
 the corridor edge never does. While it lasts the episode's level rises at each `levels_s` (level 2 at 10
 min, level 3 at 15 min), re-emitted as an update; `max_off_route_m` is the furthest distance from the
@@ -20,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from tracker.rules._base import PLACE_DOC, Batch, Events, RuleParams
-from tracker.rules._common import inside_kinds_per_vehicle_kind, loaded
+from tracker.rules._common import loaded
 from tracker.rules._debounce import close_all, debounce, expire
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, World
@@ -32,8 +33,6 @@ PEAK = "max_off_route_m"
 
 class Params(RuleParams):
     kinds: list[str] = Field(default_factory=lambda: ["muck_truck", "concrete_mixer"])
-    place_kinds: list[str] = Field(default_factory=lambda: [
-        "construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot"])
     min_duration_s: float = Field(60.0, ge=0)
     min_distance_m: float = Field(200.0, ge=0)
     tolerance_s: float = Field(20.0, ge=0)
@@ -52,10 +51,11 @@ def evaluate(batch: Batch, state, world: World, params: Params) -> Events:
     route = np.where(doc >= 0, world.docs.route[np.maximum(doc, 0)] if world.docs.route.size else -1, -1)
     cand = applies & batch.ok & ld & (route >= 0)
     if cand.any():
-        cand &= ~inside_kinds_per_vehicle_kind(batch, params, "place_kinds")
         rows, fences = batch.hits()
+        d = np.maximum(doc[rows], 0)
+        mine = (fences == route[rows]) | (fences == world.docs.origin[d]) | (fences == world.docs.dest[d])
         on_route = np.zeros(batch.n, bool)
-        on_route[rows[fences == route[rows]]] = True
+        on_route[rows[mine]] = True
         cand &= ~on_route
     off_m = np.zeros(batch.n)
     sel = np.flatnonzero(cand)
