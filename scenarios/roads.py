@@ -146,15 +146,11 @@ class RoadNetwork:
         edges = np.asarray(edges, dtype=np.int64)
         if edges.size == 0:
             raise NoRoute("empty path")
-        xs, ys, es = [], [], []
-        for i, e in enumerate(edges):
-            x, y = self.edge_xy(int(e))
-            if i:
-                x, y = x[1:], y[1:]
-            xs.append(x)
-            ys.append(y)
-            es.append(np.full(x.size, e))
-        x, y, ev = np.concatenate(xs), np.concatenate(ys), np.concatenate(es)
+        a, b = self.geom_offsets[edges], self.geom_offsets[edges + 1]
+        a = a + (np.arange(edges.size) > 0)  # joint vertices shared with the previous edge are kept once
+        n = b - a
+        idx = np.repeat(a - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(int(n.sum()))
+        x, y, ev = self.geom_x[idx], self.geom_y[idx], np.repeat(edges, n)
         return Polyline.build(x, y, ev, self)
 
     def with_arterial(self, anchor: int, bearing_deg: float, length_m: float, *, name: str,

@@ -9,6 +9,7 @@ the same defaults the tracker uses).
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,7 @@ class ScenarioConfig(_M):
     def start_ms(self) -> int:
         if self.start_ts_ms is not None:
             return int(self.start_ts_ms)
-        local = datetime.fromisoformat(self.start_local).replace(tzinfo=timezone(timedelta(minutes=self.utc_offset_min)))
-        return int(local.astimezone(UTC).timestamp() * 1000)
+        return _local_to_ms(self.start_local, self.utc_offset_min)
 
     @property
     def end_ms(self) -> int:
@@ -177,6 +177,12 @@ class ScenarioConfig(_M):
     @property
     def tz(self) -> timezone:
         return timezone(timedelta(minutes=self.utc_offset_min))
+
+
+@lru_cache(maxsize=64)
+def _local_to_ms(start_local: str, utc_offset_min: int) -> int:
+    local = datetime.fromisoformat(start_local).replace(tzinfo=timezone(timedelta(minutes=utc_offset_min)))
+    return int(local.astimezone(UTC).timestamp() * 1000)
 
 
 DEFAULT_KINDS: dict[str, KindParams] = {
