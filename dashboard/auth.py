@@ -186,8 +186,11 @@ async def current_scope(user: User = Depends(current_user)) -> Scope:
     return user.scope
 
 
-async def ws_user(ws: WebSocket, *roles: Role | str, first_message_timeout_s: float = 5.0) -> User | None:
-    """Accept a websocket and authenticate it; on failure close it (4401/4403) and return None."""
+async def ws_user(ws: WebSocket, *roles: Role | str, first_message_timeout_s: float = 5.0,
+                  hello: bool = True) -> User | None:
+    """Accept a websocket and authenticate it; on failure close it (4401/4403) and return None. On success
+    it sends `{"type": "hello", …}` unless `hello=False` (the endpoint sends it once its feed is positioned,
+    so a client that waits for hello misses nothing)."""
     allowed = frozenset(Role(r) for r in roles) or ALL_ROLES
     await ws.accept()
     token = ws.query_params.get("token")
@@ -204,8 +207,13 @@ async def ws_user(ws: WebSocket, *roles: Role | str, first_message_timeout_s: fl
     if user.role not in allowed:
         await ws.close(code=WS_FORBIDDEN, reason=f"role {user.role.value} not allowed")
         return None
-    await ws.send_json({"type": "hello", "user": user.username, "role": user.role.value})
+    if hello:
+        await send_hello(ws, user)
     return user
+
+
+async def send_hello(ws: WebSocket, user: User) -> None:
+    await ws.send_json({"type": "hello", "user": user.username, "role": user.role.value})
 
 
 # --- login routes --------------------------------------------------------------------------------------

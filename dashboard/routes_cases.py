@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect
 
-from dashboard.auth import User, auth_config, install_auth, require, ws_user
+from dashboard.auth import User, auth_config, install_auth, require, send_hello, ws_user
 from tracker.cases.access import Scope
 from tracker.cases.dispatch import Dispatcher
 from tracker.cases.machine import REPORTERS, WorkflowError, allowed_actions
@@ -191,7 +191,7 @@ async def evidence(case_id: int, request: Request, user: User = Depends(require(
     _, cfg, _ = _ctx(request)
     _visible_or_404(await _db(request, store.load, case_id), user, case_id)
     pkg = await _db(request, store.evidence_package, case_id, minutes=minutes or cfg.evidence_minutes,
-                    exported_by=user.username)
+                    exported_by=user.username, with_map=False)
     return {**pkg.case_json, "geojson": pkg.geojson, "audit_head": pkg.audit_head}
 
 
@@ -266,12 +266,15 @@ async def scores(request: Request, user: User = Depends(require()),
 @router.websocket("/ws/cases")
 async def ws_cases(ws: WebSocket) -> None:
     """Case changes and SLA escalations as they happen, filtered to the user's scope."""
-    user = await ws_user(ws)
+    user = await ws_user(ws, hello=False)
     if user is None:
         return
     state = ws.app.state.fw
     stream = store.stream_name(state.settings.bus.prefix)
     scope = user.scope
+    newest = await state.run_sync(lambda: state.redis.xrevrange(stream, count=1))
+    last: str = newest[0][0].decode() if newest else "0-0"
+    await send_hello(ws, user)  # everything after this point is delivered
 
     async def drain() -> None:
         try:
@@ -281,7 +284,6 @@ async def ws_cases(ws: WebSocket) -> None:
             return
 
     gone = asyncio.create_task(drain())
-    last = "$"
     try:
         while not gone.done():
             got = await state.run_sync(lambda: state.redis.xread({stream: last}, count=200, block=1000))

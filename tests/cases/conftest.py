@@ -64,14 +64,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_HASH: list[str] = []
+
+
 def seed_city(conn: psycopg.Connection) -> None:
+    """Vehicles and one user per role. The users share one argon2 hash computed once per session (each
+    hash costs ~0.1–0.6 s); logins still verify it for real."""
     save_vehicles(conn, [
         Vehicle(id="VA1", kind="muck_truck", company="A", district="d1", plate="粤B-A1"),
         Vehicle(id="VB1", kind="muck_truck", company="B", district="d2", plate="粤B-B1"),
         Vehicle(id="SB1", kind="sweeper", company="B", district="d2", plate="粤B-S1"),
     ])
+    if not _HASH:
+        _HASH.append(users._hasher.hash(PASSWORD))
     for name, kw in USERS.items():
-        users.create_user(conn, "test", name, password=PASSWORD, **kw)
+        users.create_user(conn, "test", name, **kw)
+    conn.execute("UPDATE users SET password_hash = %s", (_HASH[0],))
 
 
 def add_track(conn: psycopg.Connection, vehicle_id: str, lon0: float, lat0: float, t0: datetime,

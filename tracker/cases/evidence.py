@@ -139,39 +139,74 @@ def _draw_geometry(ax: Any, geom: dict[str, Any], color: str) -> None:
             ax.plot(part.x, part.y, marker="o", color=color, markersize=6, zorder=2)
 
 
+def _extent(points: list[tuple[float, float]], geometries: Sequence[ReferenceGeometry], min_half_m: float = 150.0
+            ) -> tuple[float, float, float, float]:
+    """A square (in metres) window around the track and the case, padded; the geometries only when there
+    is nothing else to frame. Geometries larger than the window are clipped by the axes, not shrunk."""
+    if not points:
+        import shapely
+        from shapely.geometry import shape
+
+        for g in geometries:
+            x0, y0, x1, y1 = shape(g.geometry).bounds
+            points += [(x0, y0), (x1, y1)]
+    if not points:
+        return 113.9, 22.4, 114.1, 22.6
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    m_per_deg_y = 111_320.0
+    m_per_deg_x = m_per_deg_y * max(math.cos(math.radians(cy)), 0.1)
+    half_m = max((max(xs) - min(xs)) * m_per_deg_x, (max(ys) - min(ys)) * m_per_deg_y) / 2 * 1.2
+    half_m = max(half_m, min_half_m)
+    return (cx - half_m / m_per_deg_x, cy - half_m / m_per_deg_y, cx + half_m / m_per_deg_x,
+            cy + half_m / m_per_deg_y)
+
+
 def render_map(track: Sequence[dict[str, Any]], case: Case, geometries: Sequence[ReferenceGeometry],
-               dpi: int = 110) -> bytes:
-    """PNG of the track over the reference geometries, with the case position starred."""
+               dpi: int = 100) -> bytes:
+    """PNG of the track over the reference geometries: fixes coloured by speed, fixes with the cover open
+    or the body lifting ringed in red, the case position starred."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-    fig = Figure(figsize=(7, 7), dpi=dpi)
+    fig = Figure(figsize=(7, 6.5), dpi=dpi)
     ax = fig.add_subplot(1, 1, 1)
     palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
     for i, g in enumerate(geometries):
         _draw_geometry(ax, g.geometry, palette[i % len(palette)])
-    lats: list[float] = [r["lat"] for r in track]
+    points = [(float(r["lon"]), float(r["lat"])) for r in track]
     if track:
-        xs = [r["lon"] for r in track]
-        ax.plot(xs, lats, color="#444444", linewidth=1.2, zorder=3)
-        sc = ax.scatter(xs, lats, c=[float(r.get("speed_kmh") or 0) for r in track], cmap="plasma", s=12,
-                        zorder=4)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, color="#444444", linewidth=1.2, zorder=3)
+        sc = ax.scatter(xs, ys, c=[float(r.get("speed_kmh") or 0) for r in track], cmap="viridis", s=14, zorder=4)
         fig.colorbar(sc, ax=ax, shrink=0.6, label="speed km/h")
-        ax.plot(xs[0], lats[0], marker="^", color="green", markersize=9, zorder=5, label="track start")
-        ax.plot(xs[-1], lats[-1], marker="s", color="black", markersize=7, zorder=5, label="track end")
+        flagged = [p for p, r in zip(points, track) if r.get("cover_closed") is False or r.get("lifting") is True]
+        if flagged:
+            ax.scatter([p[0] for p in flagged], [p[1] for p in flagged], s=60, facecolors="none",
+                       edgecolors="red", linewidths=1.2, zorder=5, label="cover open / lifting")
+        ax.plot(xs[0], ys[0], marker="^", color="green", markersize=9, zorder=6, linestyle="none",
+                label="track start")
+        ax.plot(xs[-1], ys[-1], marker="s", color="black", markersize=7, zorder=6, linestyle="none",
+                label="track end")
     if case.lon is not None and case.lat is not None:
-        ax.plot(case.lon, case.lat, marker="*", color="red", markersize=16, zorder=6, label="case position")
-        lats.append(case.lat)
-    mid_lat = sum(lats) / len(lats) if lats else 0.0
-    ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.1))
+        ax.plot(case.lon, case.lat, marker="*", color="red", markersize=16, zorder=7, linestyle="none",
+                label="case position")
+        points.append((case.lon, case.lat))
+    x0, y0, x1, y1 = _extent(points, geometries)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect(1.0 / max(math.cos(math.radians((y0 + y1) / 2)), 0.1))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4))
+        axis.set_major_formatter(FormatStrFormatter("%.4f"))
     ax.set_xlabel("longitude (WGS-84)")
     ax.set_ylabel("latitude (WGS-84)")
-    ax.ticklabel_format(useOffset=False)
     ax.set_title(f"case {case.id} | {case.kind} | vehicle {case.vehicle_id or '-'}", fontsize=10)
     if track or case.lon is not None:
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     ax.grid(True, alpha=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
@@ -208,7 +243,9 @@ class EvidencePackage:
 def build_package(*, case: Case, events: Sequence[CaseEvent], alert: dict[str, Any] | None,
                   vehicle: dict[str, Any] | None, track: Sequence[dict[str, Any]], window: tuple[datetime, datetime],
                   geometries: Sequence[ReferenceGeometry] = (), audit_head: dict[str, Any] | None = None,
-                  exported_by: str | None = None, exported_at: datetime | None = None) -> EvidencePackage:
+                  exported_by: str | None = None, exported_at: datetime | None = None,
+                  with_map: bool = True) -> EvidencePackage:
+    """Shape the gathered rows into the package; `with_map=False` skips the PNG (JSON views)."""
     evidence = dict((alert or {}).get("evidence") or {})
     geoms = list(geometries) + find_geometries(evidence)
     rule = {"kind": (alert or {}).get("kind", case.kind), "severity": (alert or {}).get("severity"),
@@ -227,4 +264,4 @@ def build_package(*, case: Case, events: Sequence[CaseEvent], alert: dict[str, A
         "exported_at": exported_at.isoformat() if exported_at else None,
     }
     return EvidencePackage(case_json=case_json, geojson=msgspec.to_builtins(track_geojson(track, case, geoms)),
-                           png=render_map(track, case, geoms), audit_head=audit_head)
+                           png=render_map(track, case, geoms) if with_map else b"", audit_head=audit_head)

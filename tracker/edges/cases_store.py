@@ -392,7 +392,7 @@ def register_geometry_provider(fn: GeometryProvider) -> GeometryProvider:
 
 
 def evidence_package(conn: psycopg.Connection, case_id: int, *, minutes: float, exported_by: str | None = None,
-                     now: datetime | None = None) -> EvidencePackage:
+                     now: datetime | None = None, with_map: bool = True) -> EvidencePackage:
     case = load(conn, case_id)
     if case is None:
         raise CaseNotFound(f"no case {case_id}")
@@ -413,7 +413,7 @@ def evidence_package(conn: psycopg.Connection, case_id: int, *, minutes: float, 
     seq, h = audit.head(conn)
     return build_package(case=case, events=events(conn, case_id), alert=alert, vehicle=_vehicle(conn, case.vehicle_id),
                          track=track, window=window, geometries=geoms, audit_head={"seq": seq, "hash": h},
-                         exported_by=exported_by, exported_at=_now(now))
+                         exported_by=exported_by, exported_at=_now(now), with_map=with_map)
 
 
 def export_evidence(conn: psycopg.Connection, case_id: int, actor: str, *, minutes: float) -> bytes:
