@@ -1,9 +1,9 @@
-"""`CellMap`: a read-only hash map from H3 cells (uint64) to int32, looked up for a whole array at once.
+"""`CellMap`: a read-only hash table from H3 cells (uint64) to int32, laid out for `_kernels.cell_values`.
 
 Why not `np.searchsorted`: a million random lookups into even a small sorted array cost ~70 ns each
 (a dozen dependent, unpredictable comparisons). Open addressing with a multiplicative (Fibonacci) hash at
-load factor ≤ 1/4 resolves almost every key with one load; the few collisions are retried in a second
-vectorised round on just those keys.
+load factor ≤ 1/4 resolves almost every key with one load; a lookup probes slots h, h+1, … up to
+`max_probe` and stops at the key or an empty slot (key 0: never a valid H3 cell).
 """
 
 from __future__ import annotations
@@ -44,25 +44,3 @@ class CellMap:
             table_v[(s + probe) & (size - 1)] = v
             max_probe = max(max_probe, probe)
         return cls(table_k, table_v, shift, max_probe)
-
-    @property
-    def size(self) -> int:
-        return int(np.count_nonzero(self.keys))
-
-    def get(self, keys: npt.ArrayLike, default: int = 0) -> npt.NDArray[np.int32]:
-        """Value of each key, `default` where absent."""
-        keys = np.asarray(keys, np.uint64)
-        mask = self.keys.size - 1
-        slot = ((keys * _GOLDEN) >> self.shift).astype(np.int64)
-        found_k = self.keys[slot]
-        out = np.where(found_k == keys, self.values[slot], np.int32(default))
-        todo = np.flatnonzero((found_k != keys) & (found_k != 0))
-        for probe in range(1, self.max_probe + 1):
-            if todo.size == 0:
-                break
-            s = (slot[todo] + probe) & mask
-            k = self.keys[s]
-            hit = k == keys[todo]
-            out[todo[hit]] = self.values[s[hit]]
-            todo = todo[~hit & (k != 0)]
-        return out

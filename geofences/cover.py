@@ -17,12 +17,16 @@ and round-off). Call that total `grow`. Then, measuring in metres in the fence's
 
 Corridors are classified per segment *capsule* (the points within the half-width of one segment): a
 boundary cell records which segments pass near it, so the exact test later measures a handful of
-point–segment distances instead of the whole polyline. Circles are covered through their true radius.
+point–segment distances instead of the whole polyline. Polygon boundary cells record the edges passing
+within `grow` of their centre and whether the centre is inside: any edge crossing the short segment from
+the centre to a point in the cell is among them, so the point is inside iff the centre is, XOR an odd
+number of them cross (`_kernels.crosses`) — a point-in-polygon test that reads two or three edges instead of
+the whole polygon. Circles are covered through their true radius.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import h3.api.basic_int as h3
@@ -30,10 +34,12 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geofences.exact import corridor_segments, segment_dist2
+from geofences import _kernels as _k
+from geofences._kernels import near_segments
+from geofences.exact import corridor_segments, polygon_edges
 from geofences.h3util import U64, cell_centres, nesting_margin_m
 from geofences.kinds import ShapeKind
-from geofences.local import dist_m, to_xy_m, transform_geometry_to_lonlat, transform_geometry_to_xy
+from geofences.local import dist_m, to_xy_m, transform_geometry_to_lonlat
 from geofences.model import Fence
 
 GEOMETRY_MARGIN_M = 0.05
@@ -41,20 +47,29 @@ GEOMETRY_MARGIN_M = 0.05
 RADIUS_SAFETY = 1.05
 """Cell sizes drift slowly across a grid; the radius measured at a fence's corners is padded by this."""
 
-ACCEPT, TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE = 0, 1, 2, 3
-"""What a point in a covered cell needs: nothing (interior), or the exact test of that shape."""
-
-_CHUNK = 1 << 21  # cell × segment distances computed at a time for corridors
+# What a point in a covered cell needs: nothing (interior), or an exact test (full polygon, circle, one
+# corridor segment's capsule, or the local crossing-parity test against the polygon edges near the cell).
+ACCEPT, TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE, TEST_PARITY = _k.ACCEPT, _k.TEST_POLYGON, _k.TEST_CIRCLE, _k.TEST_CAPSULE, _k.TEST_PARITY
+CENTRE_CLEARANCE_M = 1e-6
+"""A cell centre closer than this to a polygon edge cannot anchor the parity test."""
 
 
 @dataclass(frozen=True)
 class CoverEntries:
-    """One row per (cell, test): interior cells once with ACCEPT; boundary cells with their exact test
-    (one row per nearby segment for corridors, `seg` = segment number within the fence)."""
+    """One row per (cell, test): interior cells once with ACCEPT; boundary cells with their exact test.
+
+    `seg` is the segment number within the fence for TEST_CAPSULE (one row per segment passing near the
+    cell) and the edge-list number for TEST_PARITY: list k holds the polygon edges passing near the
+    cell (`list_edge[list_ptr[k]:list_ptr[k+1]]`, edge numbers of `exact.polygon_edges`), its centre in
+    the fence's local frame and whether that centre is inside."""
 
     cells: U64
     test: npt.NDArray[np.int8]
     seg: npt.NDArray[np.int32]
+    list_ptr: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, np.int64))
+    list_edge: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    list_centre: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))
+    list_inside: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def cell_radius_m(fence: Fence, res: int) -> float:
@@ -103,40 +118,50 @@ def fence_cover(fence: Fence, res: int, cell_res: int | None = None) -> CoverEnt
         return _corridor_entries(fence, cells, x, y, grow)
     if fence.shape is ShapeKind.CIRCLE:
         d = np.hypot(x, y)  # the origin of a circle's frame is its centre
-        inside, edge_m = d <= fence.radius_m, np.abs(d - fence.radius_m)
-        test = TEST_CIRCLE
-    else:
-        g = fence.local_geometry
-        shapely.prepare(g)
-        inside = shapely.intersects_xy(g, x, y)
-        edge_m = shapely.distance(transform_geometry_to_xy(fence.geometry.boundary, fence.origin), shapely.points(x, y))
-        test = TEST_POLYGON
-    interior = inside & (edge_m > grow)
-    boundary = ~interior & (inside | (edge_m <= grow))
-    keep = interior | boundary
-    return CoverEntries(
-        cells=cells[keep],
-        test=np.where(interior, ACCEPT, test)[keep].astype(np.int8),
-        seg=np.zeros(int(keep.sum()), np.int32),
-    )
+        interior = d < fence.radius_m - grow
+        boundary = ~interior & (d <= fence.radius_m + grow)
+        keep = interior | boundary
+        return CoverEntries(cells[keep], np.where(interior, ACCEPT, TEST_CIRCLE)[keep].astype(np.int8),
+                            np.zeros(int(keep.sum()), np.int32))
+    return _polygon_entries(fence, cells, x, y, grow)
 
 
 def _corridor_entries(fence: Fence, cells: U64, x: np.ndarray, y: np.ndarray, grow: float) -> CoverEntries:
-    seg = corridor_segments(fence)
     hw = float(fence.half_width_m)
-    out_cells, out_test, out_seg = [], [], []
-    step = max(1, _CHUNK // max(1, len(seg)))
-    for lo in range(0, cells.size, step):
-        cx, cy = x[lo:lo + step, None], y[lo:lo + step, None]
-        d = np.sqrt(segment_dist2(cx, cy, seg[None, :, 0], seg[None, :, 1], seg[None, :, 2], seg[None, :, 3]))
-        interior = d.min(axis=1) < hw - grow
-        near = (d <= hw + grow) & ~interior[:, None]
-        ci, si = np.nonzero(near)
-        c = cells[lo:lo + step]
-        out_cells += [c[interior], c[ci]]
-        out_test += [np.full(int(interior.sum()), ACCEPT, np.int8), np.full(ci.size, TEST_CAPSULE, np.int8)]
-        out_seg += [np.zeros(int(interior.sum()), np.int32), si.astype(np.int32)]
-    return CoverEntries(np.concatenate(out_cells), np.concatenate(out_test), np.concatenate(out_seg))
+    ci, sk, dmin = near_segments(x, y, corridor_segments(fence), hw + grow)
+    interior = dmin < hw - grow  # wholly inside the capsule of the nearest segment
+    edge = ~interior[ci]
+    return CoverEntries(
+        cells=np.concatenate([cells[interior], cells[ci[edge]]]),
+        test=np.concatenate([np.full(int(interior.sum()), ACCEPT, np.int8), np.full(int(edge.sum()), TEST_CAPSULE, np.int8)]),
+        seg=np.concatenate([np.zeros(int(interior.sum()), np.int32), sk[edge].astype(np.int32)]),
+    )
+
+
+def _polygon_entries(fence: Fence, cells: U64, x: np.ndarray, y: np.ndarray, grow: float) -> CoverEntries:
+    g = fence.local_geometry
+    shapely.prepare(g)
+    inside = shapely.intersects_xy(g, x, y)
+    ci, ek, dmin = near_segments(x, y, polygon_edges(fence), grow)
+    interior = inside & (dmin > grow)
+    boundary = ~interior & (inside | (dmin <= grow))
+    # a centre (almost) on an edge cannot anchor the parity test: those cells take the full test
+    parity = boundary & (dmin > CENTRE_CLEARANCE_M)
+    full = boundary & ~parity
+    pc = np.flatnonzero(parity)
+    take = parity[ci]
+    n_edges = np.bincount(ci[take], minlength=cells.size)[pc]
+    n_int, n_full = int(interior.sum()), int(full.sum())
+    return CoverEntries(
+        cells=np.concatenate([cells[interior], cells[full], cells[pc]]),
+        test=np.concatenate([np.full(n_int, ACCEPT, np.int8), np.full(n_full, TEST_POLYGON, np.int8),
+                             np.full(pc.size, TEST_PARITY, np.int8)]),
+        seg=np.concatenate([np.zeros(n_int + n_full, np.int32), np.arange(pc.size, dtype=np.int32)]),
+        list_ptr=np.concatenate([[0], np.cumsum(n_edges)]).astype(np.int64),
+        list_edge=ek[take].astype(np.int32),  # ci is sorted, so edges come grouped by cell in pc order
+        list_centre=np.column_stack([x[pc], y[pc]]),
+        list_inside=inside[pc],
+    )
 
 
 def cover(fence: Fence, res: int, cell_res: int | None = None) -> tuple[U64, U64]:

@@ -7,8 +7,10 @@ per fence:
 * polygons: `shapely.intersects_xy` on prepared lon/lat geometries (boundary counts as inside);
 * circles: squared distance in the fence's local metric frame, pure numpy;
 * corridors: the union of one *capsule* per polyline segment (points within `half_width_m` of that
-  segment), tested with numpy point–segment distances in the fence's local frame. The index knows which
-  segments pass near each H3 cell, so it tests only those (`contains_capsule`).
+  segment), tested with point–segment distances in the fence's local frame. The index knows which
+  segments pass near each H3 cell, so it tests only those.
+
+The index's compiled hot path (`geofences._kernels`) uses the same scalar formulas.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from geofences._kernels import seg_dist2_pairs
 from geofences.kinds import ShapeKind
 from geofences.local import M_PER_DEG_LAT, project_pairs, transform_geometry_to_xy, xy_scale
 from geofences.model import Fence
@@ -29,14 +32,12 @@ SHAPE_CODES = {ShapeKind.POLYGON: 0, ShapeKind.CIRCLE: 1, ShapeKind.CORRIDOR: 2}
 F64 = npt.NDArray[np.float64]
 
 
-def segment_dist2(x: F64, y: F64, ax: F64, ay: F64, bx: F64, by: F64) -> F64:
-    """Squared distance from points (x, y) to segments a–b, elementwise (all in metres)."""
-    dx, dy = bx - ax, by - ay
-    px, py = x - ax, y - ay
-    len2 = dx * dx + dy * dy
-    t = np.clip((px * dx + py * dy) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0)
-    ex, ey = px - t * dx, py - t * dy
-    return ex * ex + ey * ey
+def polygon_edges(fence: Fence) -> npt.NDArray[np.float64]:
+    """(m, 4) array of every ring edge (ax, ay, bx, by) of a (multi)polygon in its local frame."""
+    rings = shapely.get_rings(shapely.get_parts(fence.local_geometry))
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    return np.column_stack([coords[:-1][same], coords[1:][same]])
 
 
 def corridor_segments(fence: Fence) -> npt.NDArray[np.float64]:
@@ -56,6 +57,8 @@ class ExactShapes:
     lines_xy: npt.NDArray[np.object_]  # polygon boundary or corridor line in local metres; None for circles
     seg_ptr: npt.NDArray[np.int64]  # CSR: segments of fence f are seg[seg_ptr[f]:seg_ptr[f+1]]
     seg: F64  # (n_segments, 4): ax, ay, bx, by in the owning fence's local frame
+    edge_ptr: npt.NDArray[np.int64]  # CSR: polygon edges of fence f are edge[edge_ptr[f]:edge_ptr[f+1]]
+    edge: F64  # (n_edges, 4), local frame
 
     @classmethod
     def of(cls, fences: Sequence[Fence]) -> ExactShapes:
@@ -63,13 +66,15 @@ class ExactShapes:
         geoms = np.array([f.geometry if f.shape is ShapeKind.POLYGON else None for f in fences], dtype=object)
         shapely.prepare(geoms)
         lines = np.empty(len(fences), dtype=object)
-        segs = []
+        segs, edges = [], []
+        none = np.zeros((0, 4))
         for i, f in enumerate(fences):
             if f.shape is ShapeKind.POLYGON:
                 lines[i] = transform_geometry_to_xy(f.geometry.boundary, f.origin)
             elif f.shape is ShapeKind.CORRIDOR:
                 lines[i] = f.local_geometry
-            segs.append(corridor_segments(f) if f.shape is ShapeKind.CORRIDOR else np.zeros((0, 4)))
+            segs.append(corridor_segments(f) if f.shape is ShapeKind.CORRIDOR else none)
+            edges.append(polygon_edges(f) if f.shape is ShapeKind.POLYGON else none)
         size = [f.radius_m if f.shape is ShapeKind.CIRCLE else f.half_width_m or 0.0 for f in fences]
         lat0 = np.array([f.origin.lat for f in fences], np.float64)
         return cls(
@@ -81,7 +86,9 @@ class ExactShapes:
             geoms_lonlat=geoms,
             lines_xy=lines,
             seg_ptr=np.concatenate([[0], np.cumsum([len(s) for s in segs])]).astype(np.int64),
-            seg=np.concatenate(segs) if segs else np.zeros((0, 4)),
+            seg=np.concatenate(segs) if segs else none,
+            edge_ptr=np.concatenate([[0], np.cumsum([len(e) for e in edges])]).astype(np.int64),
+            edge=np.concatenate(edges) if edges else none,
         )
 
     def local_xy(self, lon: F64, lat: F64, fidx: npt.NDArray[np.integer]) -> tuple[F64, F64]:
@@ -101,8 +108,7 @@ class ExactShapes:
     def contains_capsule(self, lon: F64, lat: F64, fidx: np.ndarray, seg: np.ndarray) -> npt.NDArray[np.bool_]:
         """Is each point within the half-width of segment `seg[i]` (global segment index) of its corridor?"""
         x, y = self.local_xy(lon, lat, fidx)
-        s = self.seg[seg]
-        return segment_dist2(x, y, s[:, 0], s[:, 1], s[:, 2], s[:, 3]) <= self.size_m[fidx] ** 2
+        return seg_dist2_pairs(x, y, self.seg, np.asarray(seg, np.int64)) <= self.size_m[fidx] ** 2
 
     def contains(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """For each pair i: is point (lon[i], lat[i]) inside fence `fence_idx[i]`?"""

@@ -29,19 +29,20 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from geofences import _kernels as _k
 from geofences.cellhash import CellMap
-from geofences.cover import ACCEPT, TEST_CAPSULE, TEST_CIRCLE, TEST_POLYGON, fence_cover
+from geofences.cover import TEST_CAPSULE, TEST_PARITY, CoverEntries, fence_cover
 from geofences.exact import ExactShapes, corridor_offsets_m
 from geofences.h3util import DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_cells
+from geofences.local import M_PER_DEG_LAT
 from geofences.kinds import FenceKind
 from geofences.model import ActivityTable, Fence
 
 BLOCK_DIGITS = 3
 """Levels between a bucket and the indexed cells: blocks of 8^3 = 512 slots (7^3 = 343 used)."""
 
-_EMPTY = np.zeros(0, np.int64)
 # an entry packed in 64 bits for sorting and hashing: fence · test · segment
-_FENCE_SHIFT = np.uint64(34)
+_FENCE_SHIFT = np.uint64(35)
 _TEST_SHIFT = np.uint64(32)
 
 
@@ -64,11 +65,11 @@ class FenceIndex:
     activity: ActivityTable
     _bucket_res: int
     _buckets: CellMap  # bucket cell → ≥ 0: uniform group (0: none); < 0: −(block + 1)
-    _blocks: npt.NDArray[np.int32]  # (n_blocks · 8^BLOCK_DIGITS,) group id per child slot
+    _blocks: npt.NDArray[np.int64]  # (n_blocks · 8^BLOCK_DIGITS,) per child slot: group id, or ~entry
     _group_ptr: npt.NDArray[np.int64]  # CSR over entries; group 0 is empty
-    _entry_fence: npt.NDArray[np.int32]
-    _entry_test: npt.NDArray[np.int8]  # ACCEPT or the exact test a point in this cell needs
-    _entry_seg: npt.NDArray[np.int32]  # global corridor segment for TEST_CAPSULE
+    _entries: npt.NDArray[np.uint64]  # fence << 35 | test << 32 | corridor segment or parity edge list
+    _lists: _EdgeLists
+    _all_fences: npt.NDArray[np.bool_]
 
     # --- build ----------------------------------------------------------------------------------------
 
@@ -84,9 +85,13 @@ class FenceIndex:
             raise ValueError("duplicate fence ids in index")
         exact = ExactShapes.of(fences)
         cells, vals = [], []
+        lists = _EdgeLists.collect()
         for i, f in enumerate(fences):
             e = fence_cover(f, res, cell_res)
-            seg = e.seg.astype(np.uint64) + np.uint64(exact.seg_ptr[i])  # global segment number
+            # make per-fence numbers global: corridor segments, and parity edge lists
+            first_list = lists.add(e, exact.edge_ptr[i])
+            offset = np.select([e.test == TEST_CAPSULE, e.test == TEST_PARITY], [exact.seg_ptr[i], first_list], 0)
+            seg = e.seg.astype(np.uint64) + offset.astype(np.uint64)
             cells.append(e.cells)
             vals.append((np.uint64(i) << _FENCE_SHIFT) | (e.test.astype(np.uint64) << _TEST_SHIFT) | seg)
         cell = np.concatenate(cells) if cells else np.zeros(0, np.uint64)
@@ -100,6 +105,8 @@ class FenceIndex:
             kinds=np.array([f.kind.value for f in fences], dtype=str),
             exact=exact,
             activity=ActivityTable.of(fences),
+            _lists=lists.finish(),
+            _all_fences=np.ones(len(fences), bool),
             _bucket_res=max(0, res - BLOCK_DIGITS),
             **tables,
         )
@@ -130,60 +137,51 @@ class FenceIndex:
                 raise ValueError(f"cells must be at resolution {self.cell_res} (see FenceIndex.cell_res)")
         if cells.shape != lon.shape or lon.shape != lat.shape:
             raise ValueError("lon, lat and cells must have the same length")
-        group = self._groups(cells)
-        point_idx, entry = self._expand(group)
-        fence_idx = self._entry_fence[entry]
-        test = self._entry_test[entry]
-        if fence_mask is not None:
-            keep = np.asarray(fence_mask, bool)[fence_idx]
-            point_idx, fence_idx, test, entry = point_idx[keep], fence_idx[keep], test[keep], entry[keep]
-        keep = test == ACCEPT
-        ex = self.exact
-        for code in (TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE):
-            sel = np.flatnonzero(test == code)
-            if sel.size == 0:
-                continue
-            p, f = point_idx[sel], fence_idx[sel]
-            if code == TEST_POLYGON:
-                keep[sel] = ex.contains_polygon(lon[p], lat[p], f)
-            elif code == TEST_CIRCLE:
-                keep[sel] = ex.contains_circle(lon[p], lat[p], f)
-            else:
-                keep[sel] = ex.contains_capsule(lon[p], lat[p], f, self._entry_seg[entry[sel]])
-        point_idx, fence_idx = point_idx[keep], fence_idx[keep]
-        if point_idx.size > 1:
-            # a point near several segments of one corridor passes several capsule tests: keep one pair
-            # (entries of a cell are sorted by fence, so duplicates are adjacent)
-            dup = np.zeros(point_idx.size, bool)
+        fence_ok = self._all_fences if fence_mask is None else np.asarray(fence_mask, bool)
+        if fence_ok.shape != (len(self.fences),):
+            raise ValueError("fence_mask needs one bool per fence")
+        point_idx, val = self._candidates(cells)
+        ex, lists = self.exact, self._lists
+        verdict = _k.test_pairs(
+            point_idx, val, lon, lat, fence_ok, ex.lon0, ex.lat0, ex.kx, M_PER_DEG_LAT, ex.size_m, ex.seg,
+            lists.ptr, lists.edge, lists.centre, lists.inside, ex.edge,
+        )
+        hit = verdict != 0
+        point_idx = point_idx[hit]
+        fence_idx = (val[hit] >> _FENCE_SHIFT).astype(np.int32)
+        pending = verdict[hit] == 2
+        if pending.any():  # cells whose centre sits on a polygon edge: full shapely test
+            sel = np.flatnonzero(pending)
+            ok = ex.contains_polygon(lon[point_idx[sel]], lat[point_idx[sel]], fence_idx[sel])
+            keep = np.ones(point_idx.size, bool)
+            keep[sel[~ok]] = False
+            point_idx, fence_idx = point_idx[keep], fence_idx[keep]
+            dup = np.zeros(point_idx.size, bool)  # the full test may repeat a pair another entry accepted
             dup[1:] = (point_idx[1:] == point_idx[:-1]) & (fence_idx[1:] == fence_idx[:-1])
             point_idx, fence_idx = point_idx[~dup], fence_idx[~dup]
         return point_idx, fence_idx
 
-    def _groups(self, cells: U64) -> npt.NDArray[np.int64]:
-        """Group id of each point's cell (0 = no fence near)."""
-        q = parent_cells(cells, self.res) if self.res < self.cell_res else cells
-        val = self._buckets.get(parent_cells(q, self._bucket_res)).astype(np.int64)
-        group = val  # uniform buckets (and 0 = no bucket) already hold the group
-        in_block = np.flatnonzero(val < 0)
-        slot = child_digits(q[in_block], self._bucket_res, self.res)
-        group[in_block] = self._blocks[(-val[in_block] - 1) * (8**BLOCK_DIGITS) + slot]
-        return group
-
-    def _expand(self, group: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """CSR expansion: (point index, entry index) for every entry of every point's group."""
-        start = self._group_ptr[group]
-        count = self._group_ptr[group + 1] - start
-        pts = np.flatnonzero(count)
-        if pts.size == 0:
-            return _EMPTY, _EMPTY
-        count = count[pts]
-        start = start[pts]
-        if count.max() == 1:  # the common case: each point in at most one fence's cover
-            return pts, start
+    def _candidates(self, cells: U64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+        """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order.
+        The table walk is compiled; the CSR expansion is numpy gathers, which overlap their cache misses."""
+        b = self._buckets
+        res, bres = self.res, self._bucket_res
+        clear = ~(np.uint64(0xF) << np.uint64(52))
+        v = _k.cell_values(
+            cells, clear, _res_bits(res), _res_bits(bres), np.uint64(3 * (15 - res)), np.uint64(8 ** (res - bres) - 1),
+            b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
+        )
+        pts = np.flatnonzero(v)
+        v = v[pts]
+        g = np.maximum(v, 0)
+        start = self._group_ptr[g]
+        count = np.where(v < 0, 1, self._group_ptr[g + 1] - start)
         point_idx = np.repeat(pts, count)
-        first = np.cumsum(count) - count
-        entry = np.arange(point_idx.size, dtype=np.int64) + np.repeat(start - first, count)
-        return point_idx, entry
+        pos = np.arange(point_idx.size, dtype=np.int64) + np.repeat(start - (np.cumsum(count) - count), count)
+        inline = np.repeat(v < 0, count)
+        val = self._entries[np.where(inline, 0, pos)] if self._entries.size else np.zeros(pos.size, np.uint64)
+        val[inline] = (~v[v < 0]).astype(np.uint64)
+        return point_idx, val
 
     def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Metres from each point to its paired fence's boundary (polygon, circle) or centre line (corridor)."""
@@ -216,6 +214,42 @@ class FenceIndex:
         return int(hit[0])
 
 
+@dataclass
+class _EdgeLists:
+    """All fences' parity edge lists (see `cover.CoverEntries`), concatenated with global numbering."""
+
+    ptr: npt.NDArray[np.int64]
+    edge: npt.NDArray[np.int64]  # global edge number in ExactShapes.edge
+    centre: npt.NDArray[np.float64]  # (n_lists, 2) local frame
+    inside: npt.NDArray[np.bool_]
+    _parts: list | None = None
+
+    @classmethod
+    def collect(cls) -> _EdgeLists:
+        return cls(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, bool), [])
+
+    def add(self, e: CoverEntries, edge_offset: int) -> int:
+        """Queue one fence's lists; returns the global number of its first list."""
+        first = sum(len(p[2]) for p in self._parts)
+        self._parts.append((e.list_ptr, e.list_edge.astype(np.int64) + edge_offset, e.list_centre, e.list_inside))
+        return first
+
+    def finish(self) -> _EdgeLists:
+        parts = self._parts
+        counts = np.concatenate([np.diff(p[0]) for p in parts]) if parts else np.zeros(0, np.int64)
+        return _EdgeLists(
+            ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            edge=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
+            centre=np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, 2)),
+            inside=np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, bool),
+        )
+
+
+def _res_bits(res: int) -> np.uint64:
+    """Bits to OR into a cell with cleared resolution field to make its ancestor at `res` (see h3util)."""
+    return np.uint64((res << 52) | ((1 << (3 * (15 - res))) - 1))
+
+
 def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: int) -> dict:
     """Group identical entry sets, then lay groups out in bucket blocks (see module docstring)."""
     # stable: entries of one fence stay in the order the cover made them (one fence's capsule entries
@@ -225,9 +259,8 @@ def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: 
     ucell, cstart, ccount = np.unique(cell, return_index=True, return_counts=True)
     if ucell.size == 0:
         return dict(
-            _buckets=CellMap.build([], []), _blocks=np.zeros(0, np.int32),
-            _group_ptr=np.zeros(2, np.int64), _entry_fence=np.zeros(0, np.int32),
-            _entry_test=np.zeros(0, np.int8), _entry_seg=np.zeros(0, np.int32),
+            _buckets=CellMap.build([], []), _blocks=np.zeros(0, np.int64),
+            _group_ptr=np.zeros(2, np.int64), _entries=np.zeros(0, np.uint64),
         )
     # An entry set is identified by (count, two independent order-free hashes): collisions ~2^-128.
     key = np.column_stack([
@@ -253,16 +286,19 @@ def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: 
     nonuni = np.flatnonzero(~uniform)
     bucket_val[nonuni] = -(np.arange(nonuni.size) + 1)
     slots = 8**BLOCK_DIGITS  # (near res 0 fewer digits are used; the block keeps its fixed size)
-    blocks = np.zeros(nonuni.size * slots, np.int32)
+    blocks = np.zeros(nonuni.size * slots, np.int64)
     bidx = np.repeat(np.arange(ubucket.size), bcount)
     in_block = ~uniform[bidx]
     block_no = -bucket_val[bidx[in_block]] - 1
-    blocks[block_no * slots + child_digits(ucell[in_block], bucket_res, res)] = group_of_cell[in_block]
+    # a cell with a single entry (most of them) holds the entry itself, bit-inverted (negative), so the
+    # hot path skips two dependent random loads (group pointer, entry)
+    g = group_of_cell[in_block]
+    single = gcount[g - 1] == 1
+    slot_val = np.where(single, ~entries[group_ptr[g]].astype(np.int64), g)
+    blocks[block_no * slots + child_digits(ucell[in_block], bucket_res, res)] = slot_val
     return dict(
         _buckets=CellMap.build(ubucket, bucket_val),
         _blocks=blocks,
         _group_ptr=group_ptr,
-        _entry_fence=(entries >> _FENCE_SHIFT).astype(np.int32),
-        _entry_test=((entries >> _TEST_SHIFT) & np.uint64(3)).astype(np.int8),
-        _entry_seg=(entries & np.uint64(0xFFFFFFFF)).astype(np.int32),
+        _entries=entries,
     )

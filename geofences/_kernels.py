@@ -1,0 +1,179 @@
+"""Compiled loops (numba) where numpy's one-pass-per-operation style costs too much: the table walk and
+the exact tests of the locate hot path (per point a hash probe and a table load, per entry a test that
+branches on its kind — in numpy ~15 passes over multi-million-element temporaries), and the cell × segment
+scan of the cover.
+
+The point–segment distance lives here once and `geofences.exact` uses it too; the property tests hold the
+index and `geofences.exact` to brute-force shapely. Compiled on first use, cached on disk (cache=True).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+ACCEPT, TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE, TEST_PARITY = 0, 1, 2, 3, 4
+
+
+@nb.njit(cache=True, inline="always")
+def seg_dist2(x, y, ax, ay, bx, by):
+    """Squared distance from point (x, y) to segment a–b (metres²)."""
+    dx = bx - ax
+    dy = by - ay
+    px = x - ax
+    py = y - ay
+    len2 = dx * dx + dy * dy
+    t = (px * dx + py * dy) / len2 if len2 > 0.0 else 0.0
+    t = min(max(t, 0.0), 1.0)
+    ex = px - t * dx
+    ey = py - t * dy
+    return ex * ex + ey * ey
+
+
+@nb.njit(cache=True, inline="always")
+def crosses(x, y, cx, cy, ax, ay, bx, by):
+    """Does segment c→p cross edge a–b?
+
+    For the local point-in-polygon test: p is inside iff its cell centre c is, XOR an odd number of polygon
+    edges cross c→p. A polygon vertex lying exactly on the line c→p counts as on its positive side for
+    every edge that shares it (the same float expression gives the same sign), so the parity stays right
+    even then. c itself is never on an edge (the cover gives such cells the full test instead); p exactly
+    on an edge is on the boundary, where either answer is within tolerance."""
+    ux = x - cx
+    uy = y - cy
+    side_a = ux * (ay - cy) - uy * (ax - cx) >= 0.0
+    side_b = ux * (by - cy) - uy * (bx - cx) >= 0.0
+    ex = bx - ax
+    ey = by - ay
+    side_c = ex * (cy - ay) - ey * (cx - ax) > 0.0
+    side_p = ex * (y - ay) - ey * (x - ax) > 0.0
+    return (side_a != side_b) and (side_c != side_p)
+
+
+@nb.njit(cache=True)
+def seg_dist2_pairs(x, y, seg, seg_idx):
+    """out[i] = squared distance from (x[i], y[i]) to segment seg[seg_idx[i]]."""
+    out = np.empty(x.size)
+    for i in range(x.size):
+        s = seg[seg_idx[i]]
+        out[i] = seg_dist2(x[i], y[i], s[0], s[1], s[2], s[3])
+    return out
+
+
+@nb.njit(cache=True)
+def near_segments(x, y, seg, reach):
+    """(point i, segment k) pairs with point i within `reach` of segment k, and each point's distance to
+    its nearest segment. Two passes: count, then fill."""
+    n, m = x.size, seg.shape[0]
+    reach2 = reach * reach
+    dmin = np.full(n, np.inf)
+    count = 0
+    for i in range(n):
+        for k in range(m):
+            d2 = seg_dist2(x[i], y[i], seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3])
+            if d2 <= reach2:
+                count += 1
+            if d2 < dmin[i]:
+                dmin[i] = d2
+    pi = np.empty(count, np.int64)
+    sk = np.empty(count, np.int64)
+    j = 0
+    for i in range(n):
+        for k in range(m):
+            if seg_dist2(x[i], y[i], seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3]) <= reach2:
+                pi[j] = i
+                sk[j] = k
+                j += 1
+    return pi, sk, np.sqrt(dmin)
+
+
+@nb.njit(cache=True, inline="always")
+def _test(val, x_lon, y_lat, lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr, list_edge, list_centre,
+          list_inside, edge):
+    """Exact test of one packed entry for one point: 1 inside, 0 outside, 2 needs the full polygon test."""
+    t = np.int64((val >> np.uint64(32)) & np.uint64(7))
+    if t == ACCEPT:
+        return 1
+    if t == TEST_POLYGON:
+        return 2
+    f = np.int64(val >> np.uint64(35))
+    k = np.int64(val & np.uint64(0xFFFFFFFF))
+    dlon = x_lon - lon0[f]
+    if dlon > 180.0:
+        dlon -= 360.0
+    elif dlon < -180.0:
+        dlon += 360.0
+    x = dlon * kx[f]
+    y = (y_lat - lat0[f]) * m_per_deg_lat
+    r2 = size_m[f] * size_m[f]
+    if t == TEST_CIRCLE:
+        return 1 if x * x + y * y <= r2 else 0
+    if t == TEST_CAPSULE:
+        return 1 if seg_dist2(x, y, seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3]) <= r2 else 0
+    cx = list_centre[k, 0]
+    cy = list_centre[k, 1]
+    odd = False
+    for j in range(list_ptr[k], list_ptr[k + 1]):
+        e = list_edge[j]
+        if crosses(x, y, cx, cy, edge[e, 0], edge[e, 1], edge[e, 2], edge[e, 3]):
+            odd = not odd
+    return 1 if list_inside[k] != odd else 0
+
+
+@nb.njit(cache=True)
+def cell_values(cells, clear_res, set_res, set_bucket, slot_shift, slot_mask, keys, values, hash_shift, max_probe,
+                blocks, block_size):
+    """Per point: bit-parent at the index resolution, bucket by hash, slot in the bucket's block → the
+    slot value: 0 nothing near, > 0 a group of entries, < 0 one entry stored inline (bit-inverted).
+    Iterations are independent, so the CPU overlaps their cache misses."""
+    n = cells.size
+    out = np.zeros(n, np.int64)
+    if keys.size == 0:
+        return out
+    tmask = np.uint64(keys.size - 1)
+    for i in range(n):
+        c = cells[i]
+        if c == 0:
+            continue
+        q = (c & clear_res) | set_res
+        b = (q & clear_res) | set_bucket
+        h = (b * _GOLDEN) >> hash_shift
+        v = np.int64(0)
+        for p in range(max_probe + 1):
+            slot = (h + np.uint64(p)) & tmask
+            k = keys[slot]
+            if k == b:
+                v = np.int64(values[slot])
+                break
+            if k == 0:
+                break
+        if v < 0:
+            v = blocks[(-v - 1) * block_size + np.int64((q >> slot_shift) & slot_mask)]
+        out[i] = v
+    return out
+
+
+@nb.njit(cache=True)
+def test_pairs(point_idx, val, lon, lat, fence_ok, lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr,
+               list_edge, list_centre, list_inside, edge):
+    """Exact test of each (point, packed entry) pair, in point order: 0 out, 1 in, 2 needs the full polygon
+    test. Entries of a cell are sorted by fence, so once a fence is accepted for a point its remaining
+    entries (a corridor's other segments) are skipped (0)."""
+    n = point_idx.size
+    out = np.zeros(n, np.int8)
+    last_p = -1
+    last_f = -1
+    for i in range(n):
+        p = point_idx[i]
+        f = np.int64(val[i] >> np.uint64(35))
+        if (p == last_p and f == last_f) or not fence_ok[f]:
+            continue
+        r = _test(val[i], lon[p], lat[p], lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr, list_edge,
+                  list_centre, list_inside, edge)
+        out[i] = r
+        if r == 1:
+            last_p = p
+            last_f = f
+    return out
