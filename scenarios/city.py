@@ -252,6 +252,34 @@ class _CityBuilder:
         pts = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2], [-w / 2, -h / 2]])
         return np.column_stack([x + pts[:, 0] * c - pts[:, 1] * s, y + pts[:, 0] * s + pts[:, 1] * c])
 
+    def _beside(self, net: RoadNetwork, node: int, size: tuple[float, float], roads: shapely.STRtree,
+                lines: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+        """A rectangle beside the road at `node` (its gate), clear of every road: sites are entered through a
+        driveway, and through traffic passes by the fence instead of through it."""
+        out = np.flatnonzero((net.edge_u == node) | (net.edge_v == node))
+        if out.size == 0:
+            return None
+        e = int(out[0])
+        ex, ey = net.edge_xy(e)
+        if int(net.edge_u[e]) == node:
+            dx, dy = ex[1] - ex[0], ey[1] - ey[0]
+        else:
+            dx, dy = ex[-2] - ex[-1], ey[-2] - ey[-1]
+        norm = float(np.hypot(dx, dy)) or 1.0
+        ux, uy = dx / norm, dy / norm
+        nx_, ny_ = -uy, ux
+        w, h = self._u(size), self._u(size) * 0.75
+        gap = self.p.gate_gap_m
+        for side in self.rng.permutation([1.0, -1.0]):
+            cx = float(net.node_x[node] + side * nx_ * (h / 2 + gap))
+            cy = float(net.node_y[node] + side * ny_ * (h / 2 + gap))
+            pts = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2], [-w / 2, -h / 2]])
+            ring = np.column_stack([cx + pts[:, 0] * ux + pts[:, 1] * nx_, cy + pts[:, 0] * uy + pts[:, 1] * ny_])
+            poly = shapely.Polygon(ring).buffer(5.0)
+            if roads.query(poly, predicate="intersects").size == 0:
+                return cx, cy, ring
+        return None
+
     def build(self) -> City:
         cfg, p, rng = self.cfg, self.p, self.rng
         net = load_roads(speed_defaults_kmh=cfg.road_speed_kmh)
@@ -276,19 +304,6 @@ class _CityBuilder:
         ext = float(np.percentile(np.hypot(net.node_x - cx, net.node_y - cy), 70))
         zones: list[Place] = []
         interior = major_nodes[np.hypot(net.node_x[major_nodes] - cx, net.node_y[major_nodes] - cy) < ext * 0.8]
-        for n in rng.permutation(interior):
-            if len(zones) >= p.restricted_zones:
-                break
-            x, y = float(net.node_x[n]), float(net.node_y[n])
-            if any(np.hypot(x - z.x, y - z.y) < 900 for z in zones) or any(
-                    np.hypot(x - net.node_x[a], y - net.node_y[a]) < 600 for a in proj_used):
-                continue
-            wi = int(rng.integers(len(p.zone_windows)))
-            zid = f"zone-{len(zones) + 1:02d}"
-            zones.append(Place(id=zid, kind="restricted_zone", name=f"禁行区{len(zones) + 1}", node=int(n), x=x, y=y,
-                               shape="circle", radius_m=round(self._u(p.zone_radius_m), 1),
-                               windows=tuple(p.zone_windows[wi])))
-        mx, my = net.edge_midpoints()
         gx, gy = net.geom_x, net.geom_y
         seg_edge = np.repeat(np.arange(net.n_edges), np.diff(net.geom_offsets))
 
@@ -298,6 +313,28 @@ class _CityBuilder:
                 near = np.hypot(gx - z.x, gy - z.y) < float(z.radius_m or 0) + pad
                 m[np.unique(seg_edge[near])] = True
             return m
+
+        base = free.largest_component().size
+        for n in rng.permutation(interior):
+            if len(zones) >= p.restricted_zones:
+                break
+            x, y = float(net.node_x[n]), float(net.node_y[n])
+            if any(np.hypot(x - z.x, y - z.y) < 900 for z in zones) or any(
+                    np.hypot(x - net.node_x[a], y - net.node_y[a]) < 600 for a in proj_used):
+                continue
+            wi = int(rng.integers(len(p.zone_windows)))
+            zid = f"zone-{len(zones) + 1:02d}"
+            zone = Place(id=zid, kind="restricted_zone", name=f"禁行区{len(zones) + 1}", node=int(n), x=x, y=y,
+                         shape="circle", radius_m=round(self._u(p.zone_radius_m), 1), windows=tuple(p.zone_windows[wi]))
+            # a zone must not cut the city in two: routing around it has to stay possible
+            inside = int((np.hypot(net.node_x - x, net.node_y - y) < float(zone.radius_m or 0) + p.zone_clearance_m).sum())
+            kept = Router(net, blocked_by([*zones, zone], p.zone_clearance_m)).largest_component().size
+            if kept < (base - inside) * 0.97 - sum(int((np.hypot(net.node_x - z.x, net.node_y - z.y)
+                                                        < float(z.radius_m or 0) + p.zone_clearance_m).sum())
+                                                  for z in zones):
+                continue
+            zones.append(zone)
+        mx, my = net.edge_midpoints()
 
         all_blocked = Router(net, blocked_by(zones, p.zone_clearance_m))
         active = [z for z in zones if self._zone_active(z)]
@@ -310,6 +347,8 @@ class _CityBuilder:
         ok_nodes = ok_nodes[net.node_osm[ok_nodes] >= 0]
         places: dict[str, Place] = {}
         taken: list[tuple[float, float]] = []
+        lines = np.array([shapely.LineString(np.column_stack(net.edge_xy(e))) for e in range(net.n_edges)])
+        roads = shapely.STRtree(lines)
 
         def pick(kind: str, count: int, prefix: str, sep: float, shape: str = "polygon",
                  size: tuple[float, float] | None = None, radius: float | None = None) -> None:
@@ -320,10 +359,15 @@ class _CityBuilder:
                 x, y = float(net.node_x[n]), float(net.node_y[n])
                 if any((x - a) ** 2 + (y - b) ** 2 < sep * sep for a, b in taken):
                     continue
+                ring = None
+                if shape == "polygon":
+                    got = self._beside(net, int(n), size or p.site_size_m, roads, lines)
+                    if got is None:
+                        continue
+                    x, y, ring = got
                 taken.append((x, y))
                 n_made += 1
                 pid = f"{prefix}-{n_made:03d}"
-                ring = self._rect(x, y, size or p.site_size_m) if shape == "polygon" else None
                 places[pid] = Place(id=pid, kind=kind, name=f"{PLACE_LABEL[kind]}{n_made:03d}", node=int(n), x=x,
                                     y=y, shape=shape, ring=ring, radius_m=radius)
 
@@ -342,8 +386,12 @@ class _CityBuilder:
             else:
                 n_disp += 1
                 pid = f"disp-{n_disp:03d}"
+            got = self._beside(net, end, p.disposal_size_m, roads, lines)
+            ring = self._rect(x, y, p.disposal_size_m) if got is None else got[2]
+            if got is not None:
+                x, y = got[0], got[1]
             places[pid] = Place(id=pid, kind=host, name=f"{PLACE_LABEL[host]}{pid[-2:]}", node=end, x=x, y=y,
-                                shape="polygon", ring=self._rect(x, y, p.disposal_size_m))
+                                shape="polygon", ring=ring)
         n_refuse = round(cfg.vehicles * cfg.mix.get("refuse_truck", 0.0) / max(sum(cfg.mix.values()), 1e-9))
         n_points = max(p.collection_points, int(n_refuse * np.mean(cfg.sanitation.collection_points_per_truck)))
         pick("collection_point", n_points, "cp", p.collection_separation_m, shape="circle",

@@ -74,7 +74,7 @@ class Checker:
 
     def in_allowed(self, f: Fix) -> bool:
         x, y = self.xy(f)
-        return any(bool(p.contains(np.array([x]), np.array([y]), pad_m=30.0)[0]) for p in self.city.allowed_places())
+        return any(bool(p.contains(np.array([x]), np.array([y]), pad_m=0.0)[0]) for p in self.city.allowed_places())
 
     @staticmethod
     def span_s(fs: list[Fix]) -> float:
@@ -142,11 +142,19 @@ class Checker:
         if not fs or len(still) < 0.9 * len(fs):
             return Check(False, f"{len(still)}/{len(fs)} fixes stopped")
         xy = np.array([self.xy(f) for f in still])
-        spread = float(np.hypot(*(xy - np.median(xy, 0)).T).max())
+        spread = float(np.percentile(np.hypot(*(xy - np.median(xy, 0)).T), 90))  # robust to a multipath jump
         pm = self.all_permits.get(row["place_id"] or "")
         disp = self.city.places[pm.disposal_fence] if pm else None
+        site = self.city.places[pm.origin_fence] if pm else None
         later = self.fixes(row["vehicle_id"], row["end_ts_ms"], self.cfg.end_ms)
-        reached = disp is not None and any(bool(disp.contains(*map(np.atleast_1d, self.xy(f)))[0]) for f in later)
+        reached = False
+        for f in later:  # this trip ends when the truck is back at its origin site (a new trip starts there)
+            p = tuple(map(np.atleast_1d, self.xy(f)))
+            if site is not None and bool(site.contains(*p)[0]):
+                break
+            if disp is not None and bool(disp.contains(*p)[0]):
+                reached = True
+                break
         ok = (self.span_s(still) >= tp.dumping_stop_min_s - 2 * SKEW_TOL_MS / 1000 and spread < 80
               and not any(self.in_allowed(f) for f in still) and not reached)
         return Check(ok, f"stopped {self.span_s(still):.0f} s within {spread:.0f} m, reached disposal={reached}")

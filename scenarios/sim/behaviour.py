@@ -36,6 +36,7 @@ class Ctx:
     t_begin_s: float
     t_end_s: float
     node: int = -1
+    inside: Place | None = None  # the fenced place the vehicle is in (left by its driveway before driving on)
     tl: Timeline | None = None
     params: DriveParams | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # what happened, for truth and near misses
@@ -105,9 +106,39 @@ def signal_stops(ctx: Ctx, path: Polyline, edges: np.ndarray) -> list[tuple[floa
     return [(float(c), float(w)) for c, w in zip(cum[keep], waits[keep], strict=True)]
 
 
+def _driveway(ctx: Ctx, place: Place, inward: bool) -> None:
+    """Drive between the gate node and the middle of a fenced place, slowly."""
+    net, tl = ctx.city.net, ctx.tl
+    assert tl is not None
+    gx, gy = float(net.node_x[place.node]), float(net.node_y[place.node])
+    xs = np.array([gx, place.x]) if inward else np.array([place.x, gx])
+    ys = np.array([gy, place.y]) if inward else np.array([place.y, gy])
+    length = float(np.hypot(xs[1] - xs[0], ys[1] - ys[0]))
+    if length < 1.0:
+        return
+    kmh = ctx.cfg.city.driveway_kmh
+    path = Polyline(x=xs, y=ys, edge=np.array([-1, -1]), cum_m=np.array([0.0, length]),
+                    speed_limit_kmh=np.array([kmh, kmh]), major=np.zeros(2, bool))
+    tl.drive(path, drive_params(ctx, max_speed_kmh=kmh), tag=("enter:" if inward else "leave:") + place.id)
+
+
+def enter(ctx: Ctx, place: Place) -> None:
+    if ctx.inside is place:
+        return
+    leave(ctx)
+    _driveway(ctx, place, True)
+    ctx.inside = place
+
+
+def leave(ctx: Ctx) -> None:
+    if ctx.inside is not None:
+        _driveway(ctx, ctx.inside, False)
+        ctx.inside = None
+
+
 def go(ctx: Ctx, dst: int, *, router: Router | None = None, tag: str = "", via: list[int] | None = None,
        params: DriveParams | None = None, extra_caps: list[tuple[float, float, float]] | None = None,
-       signals: bool = True, stop_before_end: float | None = None, plan: Any = None
+       signals: bool = True, stop_before_end: float | None = None, plan: Any = None, into: Place | None = None
        ) -> tuple[Polyline | None, np.ndarray]:
     """Drive from the current node to `dst` (optionally via nodes) along the fastest compliant path.
 
@@ -115,7 +146,10 @@ def go(ctx: Ctx, dst: int, *, router: Router | None = None, tag: str = "", via: 
     r = router or ctx.city.router
     edges = r.route_via([ctx.node, *(via or []), dst])
     if edges.size == 0:
+        if into is not None:
+            enter(ctx, into)
         return None, edges
+    leave(ctx)
     path = ctx.city.net.path_geometry(edges)
     assert ctx.tl is not None
     stops = signal_stops(ctx, path, edges) if signals else []
@@ -128,11 +162,14 @@ def go(ctx: Ctx, dst: int, *, router: Router | None = None, tag: str = "", via: 
         ctx.events.append({"what": "n:gate_wait", "t_start": t_before, "s": s_gate, "wait": stop_before_end})
     ctx.tl.drive(path, params or ctx.params or drive_params(ctx), stops=stops, extra_caps=extra_caps, tag=tag)
     ctx.node = dst
+    if into is not None:
+        enter(ctx, into)
     return path, edges
 
 
 def drive_edges(ctx: Ctx, edges: np.ndarray, *, tag: str = "", params: DriveParams | None = None,
                 signals: bool = True, extra_caps: list[tuple[float, float, float]] | None = None) -> Polyline:
+    leave(ctx)
     path = ctx.city.net.path_geometry(edges)
     assert ctx.tl is not None
     stops = signal_stops(ctx, path, edges) if signals else []
@@ -142,9 +179,12 @@ def drive_edges(ctx: Ctx, edges: np.ndarray, *, tag: str = "", params: DrivePara
 
 
 def start_at(ctx: Ctx, place: Place) -> Timeline:
+    """Start the day parked inside a fenced place (or at a point place's node)."""
     ctx.node = place.node
-    ctx.tl = Timeline(ctx.vehicle.id, ctx.t_begin_s, float(ctx.city.net.node_x[place.node]),
-                      float(ctx.city.net.node_y[place.node]))
+    inside = place.shape == "polygon"
+    x, y = (place.x, place.y) if inside else (float(ctx.city.net.node_x[place.node]), float(ctx.city.net.node_y[place.node]))
+    ctx.tl = Timeline(ctx.vehicle.id, ctx.t_begin_s, x, y)
+    ctx.inside = place if inside else None
     return ctx.tl
 
 
@@ -198,7 +238,7 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
         forced = plan is not None and plan.kind == "out_of_window" and plan.due(t) and t < ctx.t_end_s - trip_s
         if not forced and not ctx.in_windows(t, windows):
             if ctx.node != depot.node:
-                go(ctx, depot.node, tag="to_depot")
+                go(ctx, depot.node, tag="to_depot", into=depot)
             nxt = ctx.window_start_s(tl.t_s, windows)
             if plan is not None and plan.kind == "out_of_window" and not plan.done:
                 nxt = min(nxt, max(plan.at_s, tl.t_s + 1.0))
@@ -207,12 +247,13 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
         if not forced and ctx.window_end_s(t, windows) - t < trip_s + pp.load_dwell_s[1] + 600:
             # not enough window left for another full trip: go home and wait for the next window
             if ctx.node != depot.node:
-                go(ctx, depot.node, tag="to_depot")
+                go(ctx, depot.node, tag="to_depot", into=depot)
             park_until(ctx, min(ctx.window_end_s(tl.t_s, windows) + 60, ctx.t_end_s))
             continue
         if ctx.node != site.node:
             gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
-            go(ctx, site.node, tag="to_site", stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan)
+            go(ctx, site.node, tag="to_site", stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan,
+               into=site)
         # loading inside the site: cover open, load rises, cover closes before the truck leaves
         dwell = ctx.u(pp.load_dwell_s)
         tl.set("cover_closed", False)
@@ -234,10 +275,10 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
         if ctx.in_windows(t_next, windows) and \
                 ctx.window_end_s(t_next, windows) - t_next >= trip_s + pp.load_dwell_s[1] + 600:
             gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
-            go(ctx, site.node if ctx.node != site.node else depot.node, tag="return_empty",
-               stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan)
+            go(ctx, site.node, tag="return_empty", stop_before_end=(ctx.u((180.0, 480.0)) if gate else None),
+               plan=plan, into=site)
         elif ctx.node != depot.node:
-            go(ctx, depot.node, tag="return_home")
+            go(ctx, depot.node, tag="return_home", into=depot)
 
 
 def _roadside_ok(ctx: Ctx, x: float, y: float) -> bool:
@@ -342,7 +383,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
                 w = int(cand[int(ctx.rng.integers(cand.size))])
                 drive_edges(ctx, route[:k], tag=f"trip:{permit.id}")
                 t0 = tl.t_s
-                go(ctx, disp.node, via=[w], tag=f"trip:{permit.id}:deviation")
+                go(ctx, disp.node, via=[w], tag=f"trip:{permit.id}:deviation", into=disp)
                 plan.done = True  # type: ignore[union-attr]
                 ctx.events.append({"what": "v:route_deviation", "t0": t0, "t1": tl.t_s, "permit": permit.id})
                 unload(ctx, pp)
@@ -400,6 +441,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
         s_stop = path.length_m * ctx.u((0.3, 0.7))
         stops.append((s_stop, ctx.u((120.0, 240.0))))
         info = {"s": s_stop}
+    leave(ctx)
     t0 = tl.t_s
     p = ctx.params or drive_params(ctx)
     if caps:
@@ -407,6 +449,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
                            "lateral_ms2": 3.5})
     tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag=f"trip:{permit.id}")
     ctx.node = disp.node
+    enter(ctx, disp)
     if kind == "unsealed_transport":
         a = max(t0 + 90.0, tp.margin_s)
         b = min(a + ctx.u(tp.unsealed_s), tl.t_s - 120.0, ctx.cfg.hours * 3600.0 - tp.margin_s)
@@ -487,7 +530,7 @@ def concrete_mixer(ctx: Ctx, plant: Place, site: Place, plan: Plan | None = None
                 tl.dwell(ctx.u((20.0, 60.0)), tag="roadside")
                 plan.done = True  # type: ignore[union-attr]
                 ctx.events.append({"what": "v:mixer_discharge", "t0": a, "t1": b, "x": tl.x, "y": tl.y})
-                go(ctx, plant.node, tag="return")
+                go(ctx, plant.node, tag="return", into=plant)
                 continue
         if kind == "restricted_zone":
             zone = _zone_for(ctx)
@@ -497,7 +540,7 @@ def concrete_mixer(ctx: Ctx, plant: Place, site: Place, plan: Plan | None = None
                 plan.done = True  # type: ignore[union-attr]
                 ctx.events.append({"what": "v:restricted_zone", "t0": t0, "t1": tl.t_s, "zone": zone.id,
                                    "t_exit_max": tl.t_s + 900.0})
-                go(ctx, site.node, router=city.free_router, tag="delivery")
+                go(ctx, site.node, router=city.free_router, tag="delivery", into=site)
         elif kind == "speeding":
             edges = city.router.route(ctx.node, site.node)
             path = city.net.path_geometry(edges)
@@ -511,21 +554,23 @@ def concrete_mixer(ctx: Ctx, plant: Place, site: Place, plan: Plan | None = None
                 assert p is not None
                 p = DriveParams(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "max_speed_kmh": v,
                                    "lateral_ms2": 3.5})
+                leave(ctx)
                 tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag="delivery")
                 ctx.node = site.node
+                enter(ctx, site)
                 plan.done = True  # type: ignore[union-attr]
                 ctx.events.append({"what": "v:speeding", "t0": t0, "t1": tl.t_s})
             else:
-                go(ctx, site.node, tag="delivery")
+                go(ctx, site.node, tag="delivery", into=site)
         else:
-            go(ctx, site.node, tag="delivery")
+            go(ctx, site.node, tag="delivery", into=site)
         ctx.events.append({"what": "delivery", "t0": t0, "t1": tl.t_s})
         tl.dwell(ctx.u((60.0, 300.0)), tag="waiting")
         tl.set("drum", DRUM_REV)
         tl.dwell(ctx.u((300.0, 600.0)), tag="discharging")
         tl.set("drum", DRUM_STOP)
         tl.dwell(ctx.u((60.0, 180.0)), tag="washing")
-        go(ctx, plant.node, tag="return")
+        go(ctx, plant.node, tag="return", into=plant)
 
 
 def _zone_for(ctx: Ctx) -> Place | None:
@@ -598,14 +643,14 @@ def _collection_round(ctx: Ctx, points: list[Place], facility: Place, skip: set[
         tl.set("load", load)
         tl.dwell(max(stop - (tl.t_s - t0), 5.0), tag=f"collect:{pt.id}")
         ctx.events.append({"what": "collected", "place": pt.id, "t0": t0, "t1": tl.t_s})
-    go(ctx, facility.node, tag="to_facility", router=router)
+    go(ctx, facility.node, tag="to_facility", router=router, into=facility)
     tl.dwell(ctx.u((60.0, 180.0)), tag="queue")
     tl.set("lifting", True)
     tl.dwell(ctx.u((60.0, 120.0)), tag="tipping")
     tl.set("load", EMPTY)
     tl.set("lifting", False)
     tl.dwell(ctx.u((60.0, 180.0)), tag="tipping")
-    go(ctx, depot.node, tag="to_depot", router=router)
+    go(ctx, depot.node, tag="to_depot", router=router, into=depot)
     for pid in sorted(skip):
         ctx.events.append({"what": "v:missed_collection", "t0": window_end_s, "t1": window_end_s, "place": pid})
 
@@ -684,7 +729,7 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
     kind = inject.kind if inject is not None else None
     skip: set[str] = set()
     if kind == "missed_segment" and len(plan.segments) >= 2 and inject is not None:
-        seg = plan.segments[int(ctx.rng.integers(len(plan.segments)))]
+        seg = _least_overlapping(ctx, plan)
         skip.add(seg.id)
         inject.done = True
         inject.info["segment"] = seg.id
@@ -718,9 +763,29 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
             tl.set("device_on", False)
             ctx.events.append({"what": "pass", "place": seg.id, "t0": t0, "t1": tl.t_s})
     if ctx.node != depot.node:
-        go(ctx, depot.node, tag="to_depot")
+        go(ctx, depot.node, tag="to_depot", into=depot)
     for sid in sorted(skip):
         ctx.events.append({"what": "v:missed_segment", "t0": window_end_s, "t1": window_end_s, "place": sid})
+
+
+def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> Any:
+    """The segment whose corridor the plan's other segments touch least (they meet at intersections), so that
+    skipping it leaves it clearly unswept."""
+    net = ctx.city.net
+    pts = {}
+    for g in plan.segments:
+        poly = net.path_geometry(ctx.city.segment_edges[g.id])
+        x, y, _ = poly.position_at(np.arange(0.0, poly.length_m, 10.0))
+        pts[g.id] = np.column_stack([x, y])
+    best, best_f = plan.segments[0], 2.0
+    for g in ctx.rng.permutation(len(plan.segments)):
+        seg = plan.segments[int(g)]
+        others = np.concatenate([p for k, p in pts.items() if k != seg.id])
+        d = np.sqrt(((pts[seg.id][:, None, :] - others[None, :, :]) ** 2).sum(-1)).min(1)
+        f = float((d < 2 * seg.half_width_m).mean())
+        if f < best_f:
+            best, best_f = seg, f
+    return best
 
 
 def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -> None:

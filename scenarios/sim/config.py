@@ -72,6 +72,8 @@ class CityParams(_M):
     zone_clearance_m: float = 60.0  # compliant vehicles keep at least this far outside an active zone
     zone_windows: tuple[tuple[str, ...], ...] = (("07:00-09:00", "17:00-19:00"), ("00:00-24:00",))
     site_size_m: Range = (90.0, 140.0)
+    gate_gap_m: float = 15.0  # a fenced place starts this far from the road at its gate (a driveway leads in)
+    driveway_kmh: float = 10.0
     disposal_size_m: Range = (180.0, 260.0)
     collection_radius_m: float = 30.0
     collection_separation_m: float = 45.0

@@ -36,7 +36,7 @@ def test_reporting_policy_moving_10s_parked_slower(standard_sim):
     # vehicles parked all along (e.g. muck trucks outside their permit window) report every 30-60 s
     still = d.group_by("vehicle_id").agg(pl.col("speed_kmh").max().alias("vmax"), pl.col("dt").median().alias("dt"))
     parked = still.filter(pl.col("vmax") == 0)
-    assert parked.height > 10
+    assert parked.height >= 5
     assert parked["dt"].min() >= 30_000
 
 
