@@ -68,9 +68,7 @@ def make_router(state: AppState) -> APIRouter:
                 found = fences.versions(conn, fence_id)
             if not found:
                 raise HTTPException(404, f"unknown fence {fence_id!r}")
-            if not hasattr(found[0], "area_geometry"):  # the store answered with plain records
-                return {"fence_id": fence_id, "versions": found}
-            return fences.feature_collection(sorted(found, key=lambda f: f.version))
+            return fences.versions_collection(found)
 
         try:
             return await state.run_sync(load)

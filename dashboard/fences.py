@@ -54,6 +54,19 @@ def feature_collection(fences: list[Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [x for f in fences for x in fence_features(f)]}
 
 
+def versions_collection(found: list[Any]) -> dict[str, Any]:
+    """`geofences.store.FenceVersion`s → GeoJSON, oldest first, each feature stamped with when it was the
+    current version (`recorded_from_ms`, `recorded_to_ms`; null = still current)."""
+    features = []
+    for fv in sorted(found, key=lambda v: v.fence.version):
+        stamp = {"recorded_from_ms": int(fv.recorded_from.timestamp() * 1000),
+                 "recorded_to_ms": None if fv.recorded_to is None else int(fv.recorded_to.timestamp() * 1000)}
+        for feat in fence_features(fv.fence):
+            feat["properties"].update(stamp)
+            features.append(feat)
+    return {"type": "FeatureCollection", "features": features}
+
+
 def in_force(conn: psycopg.Connection, at: datetime) -> list[Any]:
     return list(_store().fences_in_force(conn, at))
 

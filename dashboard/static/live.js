@@ -95,16 +95,31 @@
   }
 
   // -- animation: interpolate positions between updates, pulse alarm halos --------------------------------
+  // Smooth motion and pulsing halos cost a redraw per frame; on a machine where one redraw takes longer than
+  // a frame (software WebGL, an old control-room PC) the page stops animating and redraws once per update,
+  // so it stays responsive.
+  state.smooth = true;
+  let renderStart = 0, renderMs = 0;
+  deck.setProps({
+    onBeforeRender: () => { renderStart = performance.now(); },
+    onAfterRender: () => {
+      state.deckRenders = (state.deckRenders || 0) + 1;
+      renderMs = renderMs ? renderMs * 0.8 + (performance.now() - renderStart) * 0.2 : performance.now() - renderStart;
+      state.renderMs = renderMs;
+      state.smooth = renderMs < 40;
+    },
+  });
   function step(now) {
-    const k = Math.min(1, (now - animStart) / ANIM_MS);
+    const k = state.smooth ? Math.min(1, (now - animStart) / ANIM_MS) : 1;
     if (animating) {
       which ^= 1;
       const p = pos[which], n2 = store.n * 2;
       for (let j = 0; j < n2; j++) p[j] = from[j] + (to[j] - from[j]) * k;
       if (k >= 1) animating = false;
     }
-    pulse = state.alarmed ? (now % 1600) / 1600 : 0;
-    if (animating || state.alarmed) draw();
+    const pulsing = state.alarmed && state.smooth;
+    pulse = pulsing ? (now % 1600) / 1600 : 0.35;
+    if (animating || pulsing) draw();
   }
   (function loop(now) { step(now); requestAnimationFrame(loop); })(performance.now());
 
@@ -323,7 +338,6 @@
     if (now - fpsStart > 1000) { state.fps = (fpsFrames * 1000) / (now - fpsStart); fpsFrames = 0; fpsStart = now; }
     requestAnimationFrame(count);
   })(performance.now());
-  deck.setProps({ onAfterRender: () => { state.deckRenders = (state.deckRenders || 0) + 1; } });
   connect();
   draw();
 })();

@@ -155,3 +155,34 @@ def test_openapi_and_docs_are_local(api):  # noqa: ANN001
     docs = api.get("/docs").text
     assert "/static/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
     assert api.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_fences_in_force_and_versions(api, world, db):  # noqa: ANN001
+    from shapely.geometry import LineString, Point, Polygon
+
+    from geofences.model import Fence
+    from geofences.store import save_fences
+
+    site = Fence(id="site-1", name="福田工地", kind="construction_site", shape="polygon",
+                 geometry=Polygon([(114.01, 22.53), (114.012, 22.53), (114.012, 22.532), (114.01, 22.532)]))
+    point = Fence(id="cp-1", name="收集点", kind="collection_point", shape="circle", geometry=Point(114.02, 22.54),
+                  radius_m=30)
+    route = Fence(id="route-1", name="核准路线", kind="route", shape="corridor",
+                  geometry=LineString([(114.0, 22.52), (114.03, 22.54)]), half_width_m=50)
+    save_fences(db, [site, point, route], actor="test")
+    gj = api.get("/api/fences").json()
+    roles = sorted((f["properties"]["id"], f["properties"]["role"]) for f in gj["features"])
+    assert roles == [("cp-1", "area"), ("route-1", "area"), ("route-1", "line"), ("site-1", "area")]
+    circle = next(f for f in gj["features"] if f["properties"]["id"] == "cp-1")
+    assert circle["geometry"]["type"] == "Polygon"  # drawn as the area it covers, built in metres
+    assert {f["properties"]["id"] for f in api.get("/api/fences", params={"kind": "route"}).json()["features"]} == {"route-1"}
+    moved = Fence(id="site-1", name="福田工地(扩建)", kind="construction_site", shape="polygon",
+                  geometry=Polygon([(114.01, 22.53), (114.014, 22.53), (114.014, 22.533), (114.01, 22.533)]))
+    save_fences(db, [moved], actor="test")
+    versions = api.get("/api/fences/site-1/versions").json()["features"]
+    assert [f["properties"]["version"] for f in versions] == [1, 2]
+    assert versions[0]["properties"]["recorded_to_ms"] is not None and versions[1]["properties"]["recorded_to_ms"] is None
+    assert api.get("/api/fences/nope/versions").status_code == 404
+    # the alert's evidence shows the permit's fences as they were
+    d = api.get(f"/api/alerts/{world['episodes'][0].id}").json()
+    assert {f["properties"]["id"] for f in d["fences"]["features"]} == set()  # saved after the alert started
