@@ -19,7 +19,7 @@ from ingest.jt808 import (
     location_to_fix_row,
 )
 from scenarios.loadgen.terminal import SimTerminal, batch_body, location_body
-from tests.ingest.gateway_helpers import add_vehicles, bus_frame
+from tests.ingest.test_gateway_support import add_vehicles, bus_frame
 from tracker.edges.bus import StreamNames
 
 T0 = 1_763_800_000_000  # 2025-11-22 08:26:40 UTC

@@ -1,4 +1,4 @@
-"""Shared pieces of the gateway tests: registry rows, a running gateway, reading the bus back."""
+"""Shared pieces of the gateway tests (no tests here): registry rows, reading the bus back."""
 
 from __future__ import annotations
 
