@@ -84,13 +84,16 @@ def save_fences(conn: psycopg.Connection, fences: Sequence[Fence], actor: str | 
             f"SELECT {_COLUMNS} FROM fence_versions WHERE recorded_to IS NULL AND fence_id = ANY(%s)", (ids,)
         ).fetchall()
         current = {r[0]: _fence(r) for r in rows}
+        last = dict(conn.execute(  # a retired fence saved again continues its numbering
+            "SELECT fence_id, max(version) FROM fence_versions WHERE fence_id = ANY(%s) GROUP BY fence_id", (ids,)
+        ).fetchall())
         inserts, closes = [], []
         for f in fences:
             cur = current.get(f.id)
             if cur is not None and _same_content(f, cur):
                 out.append(cur)
                 continue
-            version = 1 if cur is None else cur.version + 1
+            version = last.get(f.id, 0) + 1
             if cur is not None:
                 closes.append((now, f.id))
             inserts.append(_params(f, version, now, actor))
