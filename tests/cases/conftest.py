@@ -64,22 +64,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-_HASH: list[str] = []
+_HASH: dict[str, str] = {}
+
+
+@pytest.fixture
+def cheap_argon2(monkeypatch):
+    """argon2id with minimal cost for tests that hash or log in many times (production cost is ~0.1–0.6 s
+    per hash here); the algorithm and code paths are the same. test_users checks the production hasher."""
+    from argon2 import PasswordHasher
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", cheap)
+    monkeypatch.setattr(users, "_DUMMY_HASH", cheap.hash("dummy-password"))
+    return cheap
 
 
 def seed_city(conn: psycopg.Connection) -> None:
-    """Vehicles and one user per role. The users share one argon2 hash computed once per session (each
-    hash costs ~0.1–0.6 s); logins still verify it for real."""
+    """Vehicles and one user per role; the users share one password hash (computed once per hasher)."""
     save_vehicles(conn, [
         Vehicle(id="VA1", kind="muck_truck", company="A", district="d1", plate="粤B-A1"),
         Vehicle(id="VB1", kind="muck_truck", company="B", district="d2", plate="粤B-B1"),
         Vehicle(id="SB1", kind="sweeper", company="B", district="d2", plate="粤B-S1"),
     ])
-    if not _HASH:
-        _HASH.append(users._hasher.hash(PASSWORD))
+    key = f"{users._hasher.time_cost}-{users._hasher.memory_cost}-{users._hasher.parallelism}"
+    if key not in _HASH:
+        _HASH[key] = users._hasher.hash(PASSWORD)
     for name, kw in USERS.items():
         users.create_user(conn, "test", name, **kw)
-    conn.execute("UPDATE users SET password_hash = %s", (_HASH[0],))
+    conn.execute("UPDATE users SET password_hash = %s", (_HASH[key],))
 
 
 def add_track(conn: psycopg.Connection, vehicle_id: str, lon0: float, lat0: float, t0: datetime,
@@ -132,7 +144,7 @@ def cases_cfg() -> CasesSettings:
 
 
 @pytest.fixture
-def server(settings, monkeypatch, cases_cfg, pg_conn):
+def server(settings, monkeypatch, cases_cfg, pg_conn, cheap_argon2):
     """The app with the cases/admin routers and login routes, on a free port, every user logged in."""
     import dashboard.app
     from dashboard.auth import install_auth
