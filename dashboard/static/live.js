@@ -111,6 +111,7 @@
   });
   function step(now) {
     const k = state.smooth ? Math.min(1, (now - animStart) / ANIM_MS) : 1;
+    const moved = animating;
     if (animating) {
       which ^= 1;
       const p = pos[which], n2 = store.n * 2;
@@ -119,7 +120,7 @@
     }
     const pulsing = state.alarmed && state.smooth;
     pulse = pulsing ? (now % 1600) / 1600 : 0.35;
-    if (animating || pulsing) draw();
+    if (moved || pulsing) draw();
   }
   (function loop(now) { step(now); requestAnimationFrame(loop); })(performance.now());
 
