@@ -18,7 +18,7 @@ import uvicorn
 
 from tracker.config import Settings
 from tracker.edges.db import migrate
-from tracker.edges.services import Services, ensure_services
+from tracker.edges.services import ServiceError, Services, ensure_services
 from tracker.edges.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Runtime:
         deadline = time.monotonic() + 20
         while not self.server.started:
             if not t.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"web server did not start on {self.base_url} (port in use?)")
+                raise ServiceError(f"web server did not start on {self.base_url} (is the port in use?)")
             time.sleep(0.05)
 
     def start_workers(self, count: int = 1) -> None:

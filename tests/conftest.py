@@ -8,6 +8,8 @@ Isolation: every test that asks for `pg_url` gets a fresh, migrated database on 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +28,15 @@ ARTIFACTS = ROOT / "artifacts"
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    data_dir = tmp_path_factory.mktemp("fw-services")
+def services() -> Iterator[Services]:
+    # not under pytest's basetemp, which pytest resets to 0700: the embedded PostgreSQL runs as an
+    # unprivileged user when tests run as root and must traverse the path
+    data_dir = Path(tempfile.mkdtemp(prefix="fw-test-services-"))
     svc = ensure_services(Settings(data_dir=data_dir, redis_url=os.environ.get("FLEETWATCH_REDIS_URL"),
                                    database_url=os.environ.get("FLEETWATCH_DATABASE_URL")))
     yield svc
     svc.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _with_db(url: str, dbname: str) -> str:

@@ -127,6 +127,18 @@ class EmbeddedRedis:
         os.kill(pid, 9)
 
 
+def _allow_traverse(path: Path) -> None:
+    """As root, pgserver runs postgres as the unprivileged user `pgserver`, which must be able to reach the
+    data directory through every ancestor (pytest's and mktemp's private 0700 dirs, for instance). Grant
+    traversal (o+x) only — not listing — where it is missing."""
+    import stat
+
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            p.chmod(mode | stat.S_IXOTH)
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
@@ -147,6 +159,8 @@ class EmbeddedPostgres:
         import pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            _allow_traverse(self.pgdata.parent)
         was_running = self.pgdata.exists() and self._running()
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -167,9 +181,31 @@ class EmbeddedPostgres:
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
                    user=getattr(self._server, "system_user", None))
-        except subprocess.CalledProcessError as exc:  # pragma: no cover
-            log.warning("embedded PostgreSQL stop: %s", exc)
+        except subprocess.CalledProcessError:
+            self._signal_postmaster()  # e.g. pg_ctl, running as `pgserver`, lost access to the directory
         self.started = False
+
+    def _signal_postmaster(self, timeout_s: float = 20) -> None:
+        """Fast shutdown by signal: SIGINT to the postmaster is what `pg_ctl -m fast stop` sends."""
+        import signal
+
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        log.warning("embedded PostgreSQL (pid %d) ignored a fast shutdown; killing it", pid)
+        os.kill(pid, signal.SIGKILL)
 
 
 @dataclass
