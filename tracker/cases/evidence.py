@@ -36,7 +36,7 @@ __all__ = ["SENSORS", "ReferenceGeometry", "EvidencePackage", "sensor_timeline",
 
 SENSORS = ("valid", "cover_closed", "lifting", "load", "device_on", "drum")
 _GEOJSON_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
-_REFERENCE_HINTS = ("fence", "permit", "route", "order", "plan", "version", "place", "site")
+_REFERENCE_HINTS = ("fence", "permit", "route", "order", "plan", "version", "place", "site", "doc")
 
 
 @dataclass(frozen=True)
@@ -121,19 +121,20 @@ def track_geojson(track: Sequence[dict[str, Any]], case: Case, geometries: Itera
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _draw_geometry(ax: Any, geom: dict[str, Any], color: str) -> None:
+def _draw_geometry(ax: Any, geom: dict[str, Any], color: str, label: str | None = None) -> None:
     import shapely
     from shapely.geometry import shape
 
     g = shape(geom)
-    for part in getattr(g, "geoms", [g]):
+    for i, part in enumerate(getattr(g, "geoms", [g])):
         if isinstance(part, shapely.Polygon):
             x, y = part.exterior.xy
-            ax.fill(x, y, color=color, alpha=0.18, zorder=1)
+            ax.fill(x, y, color=color, alpha=0.18, zorder=1, label=label if i == 0 else None)
             ax.plot(x, y, color=color, linewidth=1.2, zorder=2)
         elif isinstance(part, shapely.LineString):
             x, y = part.xy
-            ax.plot(x, y, color=color, linewidth=6, alpha=0.25, solid_capstyle="round", zorder=1)
+            ax.plot(x, y, color=color, linewidth=6, alpha=0.25, solid_capstyle="round", zorder=1,
+                    label=label if i == 0 else None)
             ax.plot(x, y, color=color, linewidth=1, linestyle="--", zorder=2)
         elif isinstance(part, shapely.Point):
             ax.plot(part.x, part.y, marker="o", color=color, markersize=6, zorder=2)
@@ -176,7 +177,7 @@ def render_map(track: Sequence[dict[str, Any]], case: Case, geometries: Sequence
     ax = fig.add_subplot(1, 1, 1)
     palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
     for i, g in enumerate(geometries):
-        _draw_geometry(ax, g.geometry, palette[i % len(palette)])
+        _draw_geometry(ax, g.geometry, palette[i % len(palette)], f"{g.role}: {g.name}"[:40])
     points = [(float(r["lon"]), float(r["lat"])) for r in track]
     if track:
         xs, ys = [p[0] for p in points], [p[1] for p in points]

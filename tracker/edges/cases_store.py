@@ -42,7 +42,7 @@ __all__ = [
     "CaseNotFound", "VersionConflict", "cases_settings", "stream_name", "visible", "scope_clause", "load",
     "events", "create_from_alert", "create_manual", "act", "list_cases", "intake", "escalate", "notify",
     "publish", "case_stats", "company_scores", "evidence_package", "export_evidence",
-    "register_geometry_provider",
+    "register_geometry_provider", "fence_geometries",
 ]
 
 _enc = msgspec.json.Encoder()
@@ -391,6 +391,67 @@ def register_geometry_provider(fn: GeometryProvider) -> GeometryProvider:
     return fn
 
 
+def _fence_refs(obj: Any) -> list[tuple[str, int]]:
+    """(fence id, version) of every fence reference in a rule's evidence (`fence`, a permit's origin,
+    destination and route …): dicts with id, kind and version, as `tracker.world.World.fence_ref` writes."""
+    from tracker.vocab import FenceKind
+
+    kinds = {k.value for k in FenceKind}
+    out: list[tuple[str, int]] = []
+    if isinstance(obj, dict):
+        if isinstance(obj.get("id"), str) and obj.get("kind") in kinds and isinstance(obj.get("version"), int):
+            out.append((obj["id"], obj["version"]))
+        for v in obj.values():
+            out += _fence_refs(v)
+    elif isinstance(obj, list) and obj and isinstance(obj[0], (dict, list)):
+        for v in obj:
+            out += _fence_refs(v)
+    return out
+
+
+def fence_geometries(conn: psycopg.Connection, case: Case, alert: dict[str, Any] | None
+                     ) -> list[ReferenceGeometry]:
+    """The exact fence versions the rule recorded, from `fence_versions` (geofences.store): the covered
+    area as drawn by the rule (circles and corridors as their true polygons)."""
+    refs = list(dict.fromkeys(_fence_refs((alert or {}).get("evidence") or {})))
+    if not refs or conn.execute("SELECT to_regclass('fence_versions')").fetchone()[0] is None:  # type: ignore[index]
+        return []
+    import shapely.geometry
+
+    from geofences.store import fence_versions
+
+    out = []
+    for fid, version in refs:
+        for fv in fence_versions(conn, fid):
+            if fv.fence.version == version:
+                f = fv.fence
+                out.append(ReferenceGeometry(
+                    name=f"{f.id} v{f.version}", role=f.kind.value,
+                    geometry=shapely.geometry.mapping(f.area_geometry()),
+                    properties={"id": f.id, "version": f.version, "kind": f.kind.value, "fence_name": f.name,
+                                "recorded_from": fv.recorded_from.isoformat()}))
+    return out
+
+
+def _evidence_track(alert: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The thinned track the rule kept in its evidence (columns of lists), as rows: the fallback when the
+    raw positions are gone (retention) or not stored yet."""
+    fx = ((alert or {}).get("evidence") or {}).get("fixes")
+    if not isinstance(fx, dict) or not fx.get("ts_ms"):
+        return []
+    n = len(fx["ts_ms"])
+    cols = {k: v for k, v in fx.items() if isinstance(v, list) and len(v) == n}
+    rows = []
+    for i in range(n):
+        row = {k: v[i] for k, v in cols.items()}
+        row["ts"] = datetime.fromtimestamp(row.pop("ts_ms") / 1000, tz=UTC)
+        for k in ("cover_closed", "lifting", "device_on"):
+            if row.get(k) is not None:
+                row[k] = bool(row[k])
+        rows.append(row)
+    return rows
+
+
 def evidence_package(conn: psycopg.Connection, case_id: int, *, minutes: float, exported_by: str | None = None,
                      now: datetime | None = None, with_map: bool = True) -> EvidencePackage:
     case = load(conn, case_id)
@@ -404,8 +465,10 @@ def evidence_package(conn: psycopg.Connection, case_id: int, *, minutes: float, 
     track: list[dict[str, Any]] = []
     if case.vehicle_id:
         track = history.track(conn, case.vehicle_id, *window).to_dicts()
+    if not track:
+        track = _evidence_track(alert)
     geoms: list[ReferenceGeometry] = []
-    for provider in _providers:
+    for provider in [fence_geometries, *_providers]:
         try:
             geoms += list(provider(conn, case, alert))
         except Exception as exc:  # noqa: BLE001 - a broken provider must not block the export
