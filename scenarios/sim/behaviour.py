@@ -451,8 +451,13 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
     ctx.node = disp.node
     enter(ctx, disp)
     if kind == "unsealed_transport":
+        # the cover stays open for a planned *moving* time (red lights on the way do not count towards it)
         a = max(t0 + 90.0, tp.margin_s)
-        b = min(a + ctx.u(tp.unsealed_s), tl.t_s - 120.0, ctx.cfg.hours * 3600.0 - tp.margin_s)
+        t_grid = np.arange(a, max(a, min(tl.t_s - 120.0, ctx.cfg.hours * 3600.0 - tp.margin_s)), 1.0)
+        _, _, v_ms, _ = tl.true_at(t_grid)
+        moving_s = np.cumsum(v_ms * 3.6 > tp.moving_kmh)
+        want = ctx.u(tp.unsealed_s)
+        b = float(t_grid[int(np.searchsorted(moving_s, want))]) if t_grid.size and moving_s[-1] >= want else -1.0
         if b - a >= tp.unsealed_min_s + 60.0:
             tl.set("cover_closed", False, at_s=a)
             tl.set("cover_closed", True, at_s=b)
@@ -599,6 +604,8 @@ def refuse_truck(ctx: Ctx, points: list[Place], facility: Place, windows: list[s
     if plan is not None and plan.kind == "missed_collection" and len(points) >= 2:
         for j in ctx.rng.permutation(len(points)):
             pt = points[int(j)]
+            if any(np.hypot(p.x - pt.x, p.y - pt.y) < 120.0 for p in points if p.id != pt.id):
+                continue  # a neighbour's stop would look like a visit through GPS noise: skip a lone point
             others = [p.node for p in points if p.id != pt.id] + [facility.node]
             router = _avoiding(city, pt, ctx.cfg.city.collection_radius_m + 25.0,
                                city.places[city.home[ctx.vehicle.id]].node, others)
@@ -806,6 +813,7 @@ def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -
         go(ctx, dst, tag="transit")
         return
     p = drive_params(ctx, work_speed_kmh=v)
+    leave(ctx)
     t0 = tl.t_s
     tl.set("device_on", True)
     if inject.kind == "brief_fast_work":

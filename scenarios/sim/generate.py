@@ -93,7 +93,7 @@ def generate(scenario: ScenarioConfig) -> SimResult:
         vrng = _vehicle_rng(cfg.seed, 10_000 + i)
         parked_s = float(vrng.choice(np.asarray(rep.parked_interval_s)))
         phase = float(vrng.uniform(0, rep.moving_interval_s))
-        t = tl.report_times(0.0, end_s, rep.moving_interval_s, parked_s, rep.parked_after_s, phase)
+        t = tl.report_times(0.0, end_s, rep.moving_interval_s, parked_s, rep.parked_after_s, phase, v.sensors)
         t = inj.remove_gaps(v.id, t)
         x, y, vms, hd = tl.true_at(t)
         part: dict[str, np.ndarray] = {"vehicle": np.full(t.size, i, np.int32),

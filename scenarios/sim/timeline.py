@@ -16,6 +16,9 @@ from scenarios.roads import Polyline
 from scenarios.sim.kinematics import DriveParams, Profile, drive
 
 SENSORS: tuple[str, ...] = ("cover_closed", "lifting", "load", "device_on", "drum")
+#: (sensor, value) states during which a terminal keeps its moving interval even when standing still
+WORK_STATES: tuple[tuple[str, int], ...] = (("lifting", 1), ("drum", 2), ("device_on", 1))
+EVENT_DELAY_S = 0.5  # a status-change report follows the change by this much
 
 
 @dataclass(eq=False)
@@ -62,6 +65,9 @@ class Timeline:
 
     def drive(self, path: Polyline, params: DriveParams, *, stops: list[tuple[float, float]] | None = None,
               extra_caps: list[tuple[float, float, float]] | None = None, tag: str = "") -> Leg:
+        if np.hypot(path.x[0] - self.x, path.y[0] - self.y) > 1.0:
+            raise ValueError(f"{self.vehicle_id}: a drive must start where the vehicle is ({tag or 'drive'} starts "
+                             f"{np.hypot(path.x[0] - self.x, path.y[0] - self.y):.0f} m away)")
         prof = drive(path, params, stops=stops, extra_caps=extra_caps)
         x, y, hd = path.position_at(prof.s_m)
         t = self.t_s + prof.t_s
@@ -103,11 +109,19 @@ class Timeline:
         return xi, yi, vi, h[k]
 
     def report_times(self, t_from_s: float, t_to_s: float, moving_s: float, parked_s: float, parked_after_s: float,
-                     phase_s: float) -> np.ndarray:
-        """Report times of the terminal in [t_from, t_to): a moving-interval grid, thinned while parked."""
+                     phase_s: float, sensors: tuple[str, ...] = ()) -> np.ndarray:
+        """Report times of the terminal in [t_from, t_to): a moving-interval grid, thinned while parked — except
+        while a work sensor is active (lift up, drum reversing, brush on) — plus an immediate report at every
+        change of a reported sensor (JT/T 808 terminals report on status change)."""
         grid = np.arange(t_from_s + phase_s, t_to_s, moving_s)
         if grid.size == 0:
             return grid
+        events = np.array([t + EVENT_DELAY_S for t, s_, _ in self.changes
+                           if s_ in sensors and t_from_s <= t + EVENT_DELAY_S < t_to_s])
+        active = np.zeros(grid.size, bool)
+        for s_, v in WORK_STATES:
+            if s_ in sensors:
+                active |= self.state_at(s_, grid, -1) == v
         _, _, v, _ = self.true_at(grid)
         moving = v > 0.3
         # start time of the current stationary run for every grid point
@@ -118,5 +132,8 @@ class Timeline:
         parked = stationary_for >= parked_after_s
         k = max(int(round(parked_s / moving_s)), 1)
         slot = np.floor((grid - t_from_s - phase_s) / moving_s).astype(np.int64)
-        keep = ~parked | (slot % k == 0)
-        return grid[keep]
+        keep = ~parked | (slot % k == 0) | active
+        out = grid[keep]
+        if events.size:
+            out = np.unique(np.concatenate([out, events]))
+        return out
