@@ -18,7 +18,7 @@ import numpy as np
 from scenarios.city import City, Place, WorkPlan, in_windows
 from scenarios.roads import Polyline, Router
 from scenarios.sim.config import ScenarioConfig
-from scenarios.sim.kinematics import DriveParams, drive
+from scenarios.sim.kinematics import DriveParams, creep, drive
 from scenarios.sim.timeline import Timeline
 from tracker.reference import Permit, Vehicle
 
@@ -119,7 +119,9 @@ def _driveway(ctx: Ctx, place: Place, inward: bool) -> None:
     kmh = ctx.cfg.city.driveway_kmh
     path = Polyline(x=xs, y=ys, edge=np.array([-1, -1]), cum_m=np.array([0.0, length]),
                     speed_limit_kmh=np.array([kmh, kmh]), major=np.zeros(2, bool))
-    tl.drive(path, drive_params(ctx, max_speed_kmh=kmh), tag=("enter:" if inward else "leave:") + place.id)
+    kp = ctx.cfg.kinds[ctx.vehicle.kind]
+    tl.drive(path, drive_params(ctx, max_speed_kmh=kmh), tag=("enter:" if inward else "leave:") + place.id,
+             profile=creep(length, kmh, kp.accel_ms2, kp.decel_ms2))
 
 
 def enter(ctx: Ctx, place: Place) -> None:

@@ -28,7 +28,7 @@ class DriveParams:
     decel_ms2: float = 1.2
     lateral_ms2: float = 1.6  # comfortable lateral acceleration in turns
     turn_arc_m: float = 25.0  # arc length a turn is spread over (sets the turn radius from the angle)
-    grid_m: float = 5.0  # distance resolution of the profile
+    grid_m: float = 10.0  # distance resolution of the profile
     speed_factor: float = 1.0  # driver's share of the limit he actually drives at
     work_speed_kmh: float | None = None  # constant cap while working (sweeping), overrides road limits
 
@@ -113,3 +113,17 @@ def drive(path: Polyline, p: DriveParams, *, stops: list[tuple[float, float]] | 
         key = np.lexsort((order_t, order_s))
         t, s, v = order_t[key], order_s[key], order_v[key]
     return Profile(t_s=t, s_m=s, v_ms=v)
+
+
+def creep(length_m: float, cap_kmh: float, accel_ms2: float, decel_ms2: float) -> Profile:
+    """Standstill → standstill over a short straight stretch (a driveway) in closed form: accelerate, cruise at
+    the cap if there is room, brake."""
+    v = cap_kmh / 3.6
+    d_acc, d_dec = v * v / (2 * accel_ms2), v * v / (2 * decel_ms2)
+    if d_acc + d_dec > length_m:  # never reaches the cap: a triangle
+        v = float(np.sqrt(2 * length_m * accel_ms2 * decel_ms2 / (accel_ms2 + decel_ms2)))
+        d_acc, d_dec = v * v / (2 * accel_ms2), v * v / (2 * decel_ms2)
+    t_acc, t_dec = v / accel_ms2, v / decel_ms2
+    t_cruise = (length_m - d_acc - d_dec) / v if v > 0 else 0.0
+    t = np.array([0.0, t_acc, t_acc + t_cruise, t_acc + t_cruise + t_dec])
+    return Profile(t_s=t, s_m=np.array([0.0, d_acc, length_m - d_dec, length_m]), v_ms=np.array([0.0, v, v, 0.0]))

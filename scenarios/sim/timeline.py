@@ -64,11 +64,12 @@ class Timeline:
         return leg
 
     def drive(self, path: Polyline, params: DriveParams, *, stops: list[tuple[float, float]] | None = None,
-              extra_caps: list[tuple[float, float, float]] | None = None, tag: str = "") -> Leg:
+              extra_caps: list[tuple[float, float, float]] | None = None, tag: str = "",
+              profile: Profile | None = None) -> Leg:
         if np.hypot(path.x[0] - self.x, path.y[0] - self.y) > 1.0:
             raise ValueError(f"{self.vehicle_id}: a drive must start where the vehicle is ({tag or 'drive'} starts "
                              f"{np.hypot(path.x[0] - self.x, path.y[0] - self.y):.0f} m away)")
-        prof = drive(path, params, stops=stops, extra_caps=extra_caps)
+        prof = drive(path, params, stops=stops, extra_caps=extra_caps) if profile is None else profile
         x, y, hd = path.position_at(prof.s_m)
         t = self.t_s + prof.t_s
         self._t.append(t)
