@@ -25,7 +25,12 @@
 
     // stacked bars per day
     const days = [];
-    for (let d = stats.since_ms; d < stats.until_ms; d += 86400000) days.push(FW.localInput(d).slice(0, 10));
+    const lastDay = FW.localInput(stats.until_ms - 1).slice(0, 10);
+    for (let d = stats.since_ms; ; d += 86400000) {
+      const day = FW.localInput(d).slice(0, 10);
+      if (day > lastDay) break;
+      days.push(day);
+    }
     const kinds = [...new Set(perDay.map((x) => x.kind))];
     const color = (k) => PALETTE[kinds.indexOf(k) % PALETTE.length];
     const byDay = {};
