@@ -28,10 +28,11 @@ $(STAMP): pyproject.toml
 
 # Browser tests drive Debian's chromium through playwright (never a downloaded browser build).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei"; } || { \
+	  echo "installing Debian's chromium and a Chinese font for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+	    fonts-wqy-microhei >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .fleetwatch artifacts .pytest_cache .hypothesis

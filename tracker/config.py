@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     city: CitySettings = Field(default_factory=CitySettings)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-rule threshold overrides")
     jt808: dict[str, Any] = Field(default_factory=dict, description="gateway options and vendor profiles")
+    dashboard: dict[str, Any] = Field(default_factory=dict, description="page options (dashboard.options)")
+    cases: dict[str, Any] = Field(default_factory=dict, description="case workflow, SLA and scoring options")
+    coverage: dict[str, Any] = Field(default_factory=dict, description="sanitation coverage options")
 
     @classmethod
     def settings_customise_sources(
