@@ -90,9 +90,11 @@ def near_segments(x, y, seg, reach):
 
 
 @nb.njit(cache=True, inline="always")
-def _test(val, x_lon, y_lat, lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr, list_edge, list_centre,
-          list_inside, edge):
-    """Exact test of one packed entry for one point: 1 inside, 0 outside, 2 needs the full polygon test."""
+def _test(val, x_lon, y_lat, lon0, lat0, kx, m_per_deg_lat, size_m, seg, parity):
+    """Exact test of one packed entry for one point: 1 inside, 0 outside, 2 needs the full polygon test.
+
+    A TEST_PARITY entry points at a record in `parity`: centre x, centre y, centre inside (0/1), edge count
+    n, then n edges (ax, ay, bx, by) — one contiguous read instead of four scattered ones."""
     t = np.int64((val >> np.uint64(32)) & np.uint64(7))
     if t == ACCEPT:
         return 1
@@ -112,14 +114,14 @@ def _test(val, x_lon, y_lat, lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_pt
         return 1 if x * x + y * y <= r2 else 0
     if t == TEST_CAPSULE:
         return 1 if seg_dist2(x, y, seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3]) <= r2 else 0
-    cx = list_centre[k, 0]
-    cy = list_centre[k, 1]
-    odd = False
-    for j in range(list_ptr[k], list_ptr[k + 1]):
-        e = list_edge[j]
-        if crosses(x, y, cx, cy, edge[e, 0], edge[e, 1], edge[e, 2], edge[e, 3]):
+    cx = parity[k]
+    cy = parity[k + 1]
+    odd = parity[k + 2] != 0.0
+    for j in range(np.int64(parity[k + 3])):
+        e = k + 4 + 4 * j
+        if crosses(x, y, cx, cy, parity[e], parity[e + 1], parity[e + 2], parity[e + 3]):
             odd = not odd
-    return 1 if list_inside[k] != odd else 0
+    return 1 if odd else 0
 
 
 @nb.njit(cache=True)
@@ -156,24 +158,60 @@ def cell_values(cells, clear_res, set_res, set_bucket, slot_shift, slot_mask, ke
 
 
 @nb.njit(cache=True)
-def test_pairs(point_idx, val, lon, lat, fence_ok, lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr,
-               list_edge, list_centre, list_inside, edge):
-    """Exact test of each (point, packed entry) pair, in point order: 0 out, 1 in, 2 needs the full polygon
-    test. Entries of a cell are sorted by fence, so once a fence is accepted for a point its remaining
-    entries (a corridor's other segments) are skipped (0)."""
+def expand(v, group_ptr, entries):
+    """(point index, packed entry) for every entry of every point's slot value (see `cell_values`), in
+    point order. Two passes (count, fill) with short loop bodies, so cache misses overlap."""
+    n = v.size
+    total = 0
+    for i in range(n):
+        g = v[i]
+        if g < 0:
+            total += 1
+        elif g > 0:
+            total += group_ptr[g + 1] - group_ptr[g]
+    point_idx = np.empty(total, np.int64)
+    val = np.empty(total, np.uint64)
+    j = 0
+    for i in range(n):
+        g = v[i]
+        if g < 0:
+            point_idx[j] = i
+            val[j] = np.uint64(~g)
+            j += 1
+        elif g > 0:
+            for e in range(group_ptr[g], group_ptr[g + 1]):
+                point_idx[j] = i
+                val[j] = entries[e]
+                j += 1
+    return point_idx, val
+
+
+@nb.njit(cache=True)
+def test_pairs(point_idx, val, lon, lat, fence_ok, lon0, lat0, kx, m_per_deg_lat, size_m, seg, parity):
+    """Exact test of each (point, packed entry) pair → the (point, fence, pending) pairs that pass, in point
+    order; `pending` marks TEST_POLYGON entries for the caller's shapely test. Entries of a cell are sorted
+    by fence, so once a fence is accepted for a point its other entries (a corridor's other segments) are
+    skipped."""
     n = point_idx.size
-    out = np.zeros(n, np.int8)
+    out_p = np.empty(n, np.int64)
+    out_f = np.empty(n, np.int32)
+    pending = np.empty(n, np.bool_)
     last_p = -1
     last_f = -1
+    j = 0
     for i in range(n):
         p = point_idx[i]
         f = np.int64(val[i] >> np.uint64(35))
         if (p == last_p and f == last_f) or not fence_ok[f]:
             continue
-        r = _test(val[i], lon[p], lat[p], lon0, lat0, kx, m_per_deg_lat, size_m, seg, list_ptr, list_edge,
-                  list_centre, list_inside, edge)
-        out[i] = r
+        r = _test(val[i], lon[p], lat[p], lon0, lat0, kx, m_per_deg_lat, size_m, seg, parity)
+        if r == 0:
+            continue
+        out_p[j] = p
+        out_f[j] = f
+        pending[j] = r == 2
+        j += 1
         if r == 1:
             last_p = p
             last_f = f
-    return out
+    return out_p[:j].copy(), out_f[:j].copy(), pending[:j].copy()

@@ -57,8 +57,6 @@ class ExactShapes:
     lines_xy: npt.NDArray[np.object_]  # polygon boundary or corridor line in local metres; None for circles
     seg_ptr: npt.NDArray[np.int64]  # CSR: segments of fence f are seg[seg_ptr[f]:seg_ptr[f+1]]
     seg: F64  # (n_segments, 4): ax, ay, bx, by in the owning fence's local frame
-    edge_ptr: npt.NDArray[np.int64]  # CSR: polygon edges of fence f are edge[edge_ptr[f]:edge_ptr[f+1]]
-    edge: F64  # (n_edges, 4), local frame
 
     @classmethod
     def of(cls, fences: Sequence[Fence]) -> ExactShapes:
@@ -66,7 +64,7 @@ class ExactShapes:
         geoms = np.array([f.geometry if f.shape is ShapeKind.POLYGON else None for f in fences], dtype=object)
         shapely.prepare(geoms)
         lines = np.empty(len(fences), dtype=object)
-        segs, edges = [], []
+        segs = []
         none = np.zeros((0, 4))
         for i, f in enumerate(fences):
             if f.shape is ShapeKind.POLYGON:
@@ -74,7 +72,6 @@ class ExactShapes:
             elif f.shape is ShapeKind.CORRIDOR:
                 lines[i] = f.local_geometry
             segs.append(corridor_segments(f) if f.shape is ShapeKind.CORRIDOR else none)
-            edges.append(polygon_edges(f) if f.shape is ShapeKind.POLYGON else none)
         size = [f.radius_m if f.shape is ShapeKind.CIRCLE else f.half_width_m or 0.0 for f in fences]
         lat0 = np.array([f.origin.lat for f in fences], np.float64)
         return cls(
@@ -87,8 +84,6 @@ class ExactShapes:
             lines_xy=lines,
             seg_ptr=np.concatenate([[0], np.cumsum([len(s) for s in segs])]).astype(np.int64),
             seg=np.concatenate(segs) if segs else none,
-            edge_ptr=np.concatenate([[0], np.cumsum([len(e) for e in edges])]).astype(np.int64),
-            edge=np.concatenate(edges) if edges else none,
         )
 
     def local_xy(self, lon: F64, lat: F64, fidx: npt.NDArray[np.integer]) -> tuple[F64, F64]:

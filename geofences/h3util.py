@@ -20,6 +20,8 @@ that mixes resolutions must allow for that (`nesting_margin_m`).
 
 from __future__ import annotations
 
+from itertools import chain
+
 import h3
 import h3._cy as _h3cy
 import numpy as np
@@ -66,9 +68,7 @@ def cells_at(lon: npt.ArrayLike, lat: npt.ArrayLike, res: int = DEFAULT_FIX_RES)
 def cell_centres(cells: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(lon, lat) of each cell's centre (~0.7 µs per cell through H3's Cython entry point)."""
     cells = np.asarray(cells, dtype=np.uint64).ravel()
-    flat = np.fromiter(
-        (v for c in cells.tolist() for v in _h3cy.cell_to_latlng(c)), dtype=np.float64, count=2 * cells.size
-    )
+    flat = np.fromiter(chain.from_iterable(map(_h3cy.cell_to_latlng, cells.tolist())), np.float64, 2 * cells.size)
     return flat[1::2].copy(), flat[0::2].copy()
 
 

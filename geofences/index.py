@@ -32,7 +32,7 @@ import numpy.typing as npt
 from geofences import _kernels as _k
 from geofences.cellhash import CellMap
 from geofences.cover import TEST_CAPSULE, TEST_PARITY, CoverEntries, fence_cover
-from geofences.exact import ExactShapes, corridor_offsets_m
+from geofences.exact import ExactShapes, corridor_offsets_m, polygon_edges
 from geofences.h3util import DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_cells
 from geofences.local import M_PER_DEG_LAT
 from geofences.kinds import FenceKind
@@ -68,7 +68,7 @@ class FenceIndex:
     _blocks: npt.NDArray[np.int64]  # (n_blocks · 8^BLOCK_DIGITS,) per child slot: group id, or ~entry
     _group_ptr: npt.NDArray[np.int64]  # CSR over entries; group 0 is empty
     _entries: npt.NDArray[np.uint64]  # fence << 35 | test << 32 | corridor segment or parity edge list
-    _lists: _EdgeLists
+    _parity: npt.NDArray[np.float64]  # parity test records (see _kernels._test)
     _all_fences: npt.NDArray[np.bool_]
 
     # --- build ----------------------------------------------------------------------------------------
@@ -84,16 +84,23 @@ class FenceIndex:
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate fence ids in index")
         exact = ExactShapes.of(fences)
-        cells, vals = [], []
-        lists = _EdgeLists.collect()
+        cells, vals, records = [], [], []
+        n_record = 0
         for i, f in enumerate(fences):
             e = fence_cover(f, res, cell_res)
-            # make per-fence numbers global: corridor segments, and parity edge lists
-            first_list = lists.add(e, exact.edge_ptr[i])
-            offset = np.select([e.test == TEST_CAPSULE, e.test == TEST_PARITY], [exact.seg_ptr[i], first_list], 0)
-            seg = e.seg.astype(np.uint64) + offset.astype(np.uint64)
+            # per-fence numbers made global: corridor segment → ExactShapes.seg row, parity list → record offset
+            seg = np.zeros(e.cells.size, np.int64)
+            capsule, parity = e.test == TEST_CAPSULE, e.test == TEST_PARITY
+            seg[capsule] = e.seg[capsule] + exact.seg_ptr[i]
+            if parity.any():
+                rec, offsets = _parity_records(e, polygon_edges(f))
+                seg[parity] = offsets[e.seg[parity]] + n_record
+                records.append(rec)
+                n_record += rec.size
             cells.append(e.cells)
-            vals.append((np.uint64(i) << _FENCE_SHIFT) | (e.test.astype(np.uint64) << _TEST_SHIFT) | seg)
+            vals.append((np.uint64(i) << _FENCE_SHIFT) | (e.test.astype(np.uint64) << _TEST_SHIFT) | seg.astype(np.uint64))
+        if n_record >= 1 << 32:
+            raise ValueError("too many polygon boundary cells for one index")
         cell = np.concatenate(cells) if cells else np.zeros(0, np.uint64)
         val = np.concatenate(vals) if vals else np.zeros(0, np.uint64)
         tables = _build_tables(cell, val, res, max(0, res - BLOCK_DIGITS))
@@ -105,7 +112,7 @@ class FenceIndex:
             kinds=np.array([f.kind.value for f in fences], dtype=str),
             exact=exact,
             activity=ActivityTable.of(fences),
-            _lists=lists.finish(),
+            _parity=np.concatenate(records) if records else np.zeros(0),
             _all_fences=np.ones(len(fences), bool),
             _bucket_res=max(0, res - BLOCK_DIGITS),
             **tables,
@@ -141,15 +148,11 @@ class FenceIndex:
         if fence_ok.shape != (len(self.fences),):
             raise ValueError("fence_mask needs one bool per fence")
         point_idx, val = self._candidates(cells)
-        ex, lists = self.exact, self._lists
-        verdict = _k.test_pairs(
+        ex = self.exact
+        point_idx, fence_idx, pending = _k.test_pairs(
             point_idx, val, lon, lat, fence_ok, ex.lon0, ex.lat0, ex.kx, M_PER_DEG_LAT, ex.size_m, ex.seg,
-            lists.ptr, lists.edge, lists.centre, lists.inside, ex.edge,
+            self._parity,
         )
-        hit = verdict != 0
-        point_idx = point_idx[hit]
-        fence_idx = (val[hit] >> _FENCE_SHIFT).astype(np.int32)
-        pending = verdict[hit] == 2
         if pending.any():  # cells whose centre sits on a polygon edge: full shapely test
             sel = np.flatnonzero(pending)
             ok = ex.contains_polygon(lon[point_idx[sel]], lat[point_idx[sel]], fence_idx[sel])
@@ -162,8 +165,7 @@ class FenceIndex:
         return point_idx, fence_idx
 
     def _candidates(self, cells: U64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-        """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order.
-        The table walk is compiled; the CSR expansion is numpy gathers, which overlap their cache misses."""
+        """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order."""
         b = self._buckets
         res, bres = self.res, self._bucket_res
         clear = ~(np.uint64(0xF) << np.uint64(52))
@@ -171,17 +173,7 @@ class FenceIndex:
             cells, clear, _res_bits(res), _res_bits(bres), np.uint64(3 * (15 - res)), np.uint64(8 ** (res - bres) - 1),
             b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
         )
-        pts = np.flatnonzero(v)
-        v = v[pts]
-        g = np.maximum(v, 0)
-        start = self._group_ptr[g]
-        count = np.where(v < 0, 1, self._group_ptr[g + 1] - start)
-        point_idx = np.repeat(pts, count)
-        pos = np.arange(point_idx.size, dtype=np.int64) + np.repeat(start - (np.cumsum(count) - count), count)
-        inline = np.repeat(v < 0, count)
-        val = self._entries[np.where(inline, 0, pos)] if self._entries.size else np.zeros(pos.size, np.uint64)
-        val[inline] = (~v[v < 0]).astype(np.uint64)
-        return point_idx, val
+        return _k.expand(v, self._group_ptr, self._entries)
 
     def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Metres from each point to its paired fence's boundary (polygon, circle) or centre line (corridor)."""
@@ -214,40 +206,34 @@ class FenceIndex:
         return int(hit[0])
 
 
-@dataclass
-class _EdgeLists:
-    """All fences' parity edge lists (see `cover.CoverEntries`), concatenated with global numbering."""
-
-    ptr: npt.NDArray[np.int64]
-    edge: npt.NDArray[np.int64]  # global edge number in ExactShapes.edge
-    centre: npt.NDArray[np.float64]  # (n_lists, 2) local frame
-    inside: npt.NDArray[np.bool_]
-    _parts: list | None = None
-
-    @classmethod
-    def collect(cls) -> _EdgeLists:
-        return cls(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, bool), [])
-
-    def add(self, e: CoverEntries, edge_offset: int) -> int:
-        """Queue one fence's lists; returns the global number of its first list."""
-        first = sum(len(p[2]) for p in self._parts)
-        self._parts.append((e.list_ptr, e.list_edge.astype(np.int64) + edge_offset, e.list_centre, e.list_inside))
-        return first
-
-    def finish(self) -> _EdgeLists:
-        parts = self._parts
-        counts = np.concatenate([np.diff(p[0]) for p in parts]) if parts else np.zeros(0, np.int64)
-        return _EdgeLists(
-            ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            edge=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
-            centre=np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, 2)),
-            inside=np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, bool),
-        )
+def _parity_records(e: CoverEntries, edges: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """One fence's parity lists as flat records [cx, cy, inside, n, n × (ax, ay, bx, by)] and each list's
+    offset, so the hot path reads one contiguous stretch per test."""
+    n = np.diff(e.list_ptr)
+    size = 4 + 4 * n
+    offsets = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    rec = np.empty(int(size.sum()), np.float64)
+    rec[offsets] = e.list_centre[:, 0]
+    rec[offsets + 1] = e.list_centre[:, 1]
+    rec[offsets + 2] = e.list_inside
+    rec[offsets + 3] = n
+    first = np.repeat(offsets + 4, n) + 4 * (np.arange(n.sum()) - np.repeat(e.list_ptr[:-1], n))
+    for c in range(4):
+        rec[first + c] = edges[e.list_edge, c]
+    return rec, offsets
 
 
 def _res_bits(res: int) -> np.uint64:
     """Bits to OR into a cell with cleared resolution field to make its ancestor at `res` (see h3util)."""
     return np.uint64((res << 52) | ((1 << (3 * (15 - res))) - 1))
+
+
+def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct values, start, length) of the runs of a sorted array (np.unique without re-sorting)."""
+    if sorted_values.size == 0:
+        return sorted_values, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    start = np.concatenate([[0], np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1])
+    return sorted_values[start], start, np.diff(np.concatenate([start, [sorted_values.size]]))
 
 
 def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: int) -> dict:
@@ -256,19 +242,19 @@ def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: 
     # for a cell stay adjacent, which `locate` relies on to drop duplicate pairs)
     order = np.argsort(cell, kind="stable")
     cell, val = cell[order], val[order]
-    ucell, cstart, ccount = np.unique(cell, return_index=True, return_counts=True)
+    ucell, cstart, ccount = _runs(cell)
     if ucell.size == 0:
         return dict(
             _buckets=CellMap.build([], []), _blocks=np.zeros(0, np.int64),
             _group_ptr=np.zeros(2, np.int64), _entries=np.zeros(0, np.uint64),
         )
-    # An entry set is identified by (count, two independent order-free hashes): collisions ~2^-128.
-    key = np.column_stack([
-        ccount.astype(np.uint64),
-        np.add.reduceat(_mix(val, 0x9E3779B97F4A7C15), cstart),
-        np.add.reduceat(_mix(val, 0xD1B54A32D192ED03), cstart),
-    ])
-    _, rep, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    # An entry set is identified by an order-free 64-bit hash (sum of mixed entries, mixed with the count);
+    # a second independent hash checks that no two different sets collided.
+    h1 = np.add.reduceat(_mix(val, 0x9E3779B97F4A7C15), cstart)
+    h2 = np.add.reduceat(_mix(val, 0xD1B54A32D192ED03), cstart)
+    _, rep, inv = np.unique(_mix(h1 ^ ccount.astype(np.uint64), 0x94D049BB133111EB), return_index=True, return_inverse=True)
+    if not (np.array_equal(h2[rep][inv], h2) and np.array_equal(ccount[rep][inv], ccount)):
+        raise RuntimeError("entry-set hash collision while building the fence index")
     group_of_cell = inv.ravel().astype(np.int64) + 1  # group 0 = empty
     gcount = ccount[rep]
     group_ptr = np.concatenate([[0, 0], np.cumsum(gcount)]).astype(np.int64)
@@ -276,8 +262,7 @@ def _build_tables(cell: U64, val: npt.NDArray[np.uint64], res: int, bucket_res: 
     entries = val[src]
 
     # buckets: cells are sorted, and a parent is a bit prefix, so each bucket's cells are contiguous
-    bucket = parent_cells(ucell, bucket_res)
-    ubucket, bstart, bcount = np.unique(bucket, return_index=True, return_counts=True)
+    ubucket, bstart, bcount = _runs(parent_cells(ucell, bucket_res))
     gmin = np.minimum.reduceat(group_of_cell, bstart)
     gmax = np.maximum.reduceat(group_of_cell, bstart)
     # uniform: every descendant present with one group (a pentagon bucket has fewer than 7^k, so never)

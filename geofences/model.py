@@ -126,13 +126,13 @@ class Fence:
         """`geometry` in metres around `origin` (the centre Point for circles, the line for corridors)."""
         return transform_geometry_to_xy(self.geometry, self.origin)
 
-    def area_geometry_xy(self, pad_m: float = 0.0, circumscribe: bool = False) -> BaseGeometry:
+    def area_geometry_xy(self, pad_m: float = 0.0, circumscribe: bool = False, quad_segs: int = QUAD_SEGS) -> BaseGeometry:
         """The covered area in local metres, optionally grown (pad_m > 0) or shrunk (pad_m < 0).
 
-        Circles and corridors become polygons with `QUAD_SEGS` segments per quarter turn, whose vertices
+        Circles and corridors become polygons with `quad_segs` segments per quarter turn, whose vertices
         lie on the true arc (inscribed). `circumscribe=True` pushes the arcs out so the polygon contains
-        the true round shape: the H3 cover needs a superset, and being a few millimetres generous there
-        only costs an exact test, while missing a sliver would lose fixes.
+        the true round shape: the H3 cover needs a superset (and prefers few vertices), and being generous
+        there only costs an exact test, while missing a sliver would lose fixes.
         """
         g = self.local_geometry
         if self.shape is ShapeKind.POLYGON:
@@ -145,8 +145,8 @@ class Fence:
         if size <= 0:
             return shapely.Polygon()
         if circumscribe:
-            size /= np.cos(np.pi / (4 * QUAD_SEGS))
-        return shapely.buffer(g, size, quad_segs=QUAD_SEGS)
+            size /= np.cos(np.pi / (4 * quad_segs))
+        return shapely.buffer(g, size, quad_segs=quad_segs)
 
     @cached_property
     def _area_geometry(self) -> BaseGeometry:
