@@ -183,7 +183,8 @@ class Checker:
         fs = self._window(row)
         ins = [f for f in fs if np.hypot(*np.subtract(self.xy(f), (zone.x, zone.y))) < float(zone.radius_m or 0)
                and _in_windows(self.minute(f.ts_ms), zone.windows)]
-        return Check(len(ins) >= 3 and self.span_s(ins) >= 60, f"{len(ins)} fixes inside over {self.span_s(ins):.0f} s")
+        return Check(len(ins) >= 2 and self.span_s(ins) >= self.cfg.truth.zone_min_s - 2 * SKEW_TOL_MS / 1000,
+                     f"{len(ins)} fixes inside over {self.span_s(ins):.0f} s")
 
     def _speeding(self, row: dict[str, Any]) -> Check:
         limit = self.cfg.kinds[self.kind_of[row["vehicle_id"]]].speed_limit_kmh

@@ -541,6 +541,9 @@ def concrete_mixer(ctx: Ctx, plant: Place, site: Place, plan: Plan | None = None
                 continue
         if kind == "restricted_zone":
             zone = _zone_for(ctx)
+            if zone is not None and tl.t_s + city.free_router.travel_time_s(ctx.node, zone.node) * 1.5 \
+                    + tp.zone_dwell_s[1] + tp.margin_s > ctx.cfg.hours * 3600.0:
+                zone = None  # too late to be seen whole: deliver normally and try on a later round
             if zone is not None:
                 go(ctx, zone.node, router=city.free_router, tag="delivery:zone")
                 tl.dwell(ctx.u(tp.zone_dwell_s), tag="in_zone")
@@ -737,8 +740,9 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
     depot = city.places[city.home[ctx.vehicle.id]]
     kind = inject.kind if inject is not None else None
     skip: set[str] = set()
-    if kind == "missed_segment" and len(plan.segments) >= 2 and inject is not None:
-        seg = _least_overlapping(ctx, plan)
+    seg_skip, overlap = _least_overlapping(ctx, plan) if kind == "missed_segment" else (None, 1.0)
+    if seg_skip is not None and overlap < 0.05 and len(plan.segments) >= 2 and inject is not None:
+        seg = seg_skip
         skip.add(seg.id)
         inject.done = True
         inject.info["segment"] = seg.id
@@ -777,7 +781,7 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
         ctx.events.append({"what": "v:missed_segment", "t0": window_end_s, "t1": window_end_s, "place": sid})
 
 
-def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> Any:
+def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> tuple[Any, float]:
     """The segment whose corridor the plan's other segments touch least (they meet at intersections), so that
     skipping it leaves it clearly unswept."""
     net = ctx.city.net
@@ -791,10 +795,10 @@ def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> Any:
         seg = plan.segments[int(g)]
         others = np.concatenate([p for k, p in pts.items() if k != seg.id])
         d = np.sqrt(((pts[seg.id][:, None, :] - others[None, :, :]) ** 2).sum(-1)).min(1)
-        f = float((d < 2 * seg.half_width_m).mean())
+        f = float((d < 2 * seg.half_width_m + 20.0).mean())
         if f < best_f:
             best, best_f = seg, f
-    return best
+    return best, best_f
 
 
 def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -> None:

@@ -132,7 +132,8 @@ class TruthParams(_M):
     sweeping_min_s: float = 60.0
     sweeping_fast_s: Range = (150.0, 300.0)
     sweeping_excess_kmh: Range = (6.0, 10.0)
-    zone_dwell_s: Range = (120.0, 400.0)
+    zone_dwell_s: Range = (90.0, 240.0)  # below the dumping-stop threshold: a stop, not a suspected discharge
+    zone_min_s: float = 30.0  # an entry into an active zone shorter than this is not labelled
     discharge_s: Range = (180.0, 420.0)
     banned_work_s: Range = (600.0, 1500.0)
     margin_s: float = 120.0  # injected episodes start/end at least this far inside the simulated period

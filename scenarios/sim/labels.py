@@ -121,12 +121,15 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             elif span is not None:
                 row(kind, span[0], span[1], into=near)
         elif kind == "restricted_zone":
-            zone = next(z for z in city.zones if z.id == e["zone"])
+            # every entry into any active zone on the violating run counts (the way in and out may cross one)
             t, x, y, _ = sample(a, float(e.get("t_exit_max", b)))
-            ins = (np.hypot(x - zone.x, y - zone.y) < float(zone.radius_m or 0)) & in_windows(minutes(t), zone.windows)
-            span = _longest(ins, t)
-            if span is not None and span[1] - span[0] >= 90:
-                row(kind, span[0], span[1], place=zone.id)
+            for zone in city.zones:
+                ins = (np.hypot(x - zone.x, y - zone.y) < float(zone.radius_m or 0)) & in_windows(minutes(t), zone.windows)
+                for i, j in _runs(ins):
+                    if t[j - 1] - t[i] >= tp.zone_min_s:
+                        row(kind, float(t[i]), float(t[j - 1]), place=zone.id)
+                    elif j - i > 1:
+                        row(kind, float(t[i]), float(t[j - 1]), place=zone.id, into=near)
         elif kind == "sweeping_too_fast":
             t, _, _, kmh = sample(a, b)
             if t.size < 2:
