@@ -5,15 +5,15 @@ wait, ack) costs a Redis round trip per frame and caps a gateway at a few thousa
 
 * the event loop appends each position frame's raw body to the open `PositionBatch` (a few list appends,
   no decoding) together with who is waiting for the answer;
-* every `flush_ms` (or at `flush_max_fixes`) the batch is closed and handed to one publisher thread, which
-  decodes all bodies at once (`positions.decode_fixed`), builds Arrow blocks per shard in `FIX_SCHEMA`, and
-  XADDs them in one pipeline — Redis answers after appending to its AOF, so the data is durable there;
+* every `flush_ms` (or at `flush_max_fixes`) the batch is closed and published: all bodies are decoded at
+  once (`positions.decode_fixed`), Arrow blocks are built per shard in `FIX_SCHEMA`, and XADDed in one
+  pipeline — Redis answers after appending to its AOF, so the data is durable there;
 * back on the loop, every waiting frame is answered: 0x8001 OK when its fixes are stored, result 2 "bad
   message" when none of them was valid (impossible time or coordinates), result 1 "fail" when Redis
   failed (the terminal resends; history is idempotent by (vehicle, ts)).
 
-One thread, FIFO, so a vehicle's fixes reach its shard stream in the order they arrived. While it publishes
-one batch the loop fills the next, so decoding, Redis I/O and socket work overlap.
+One publish at a time (the gateway waits for it before closing the next batch), so a vehicle's fixes reach
+its shard stream in the order they arrived; while Redis works on one batch the loop fills the next.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,30 +257,35 @@ def encode_record_batch(rb: pa.RecordBatch) -> bytes:
 
 
 class Publisher:
-    """Owns the publisher thread and its Redis client. `publish(batch, done)` runs `done(result)` back on
-    the event loop (via `call_soon_threadsafe`) once the batch is in Redis or failed."""
+    """Publishes closed batches on the event loop: the decode and Arrow work runs synchronously (a few µs per
+    fix, vectorised), the XADD pipeline is awaited with the asyncio Redis client, so while Redis works the
+    loop goes on reading sockets into the next batch.
+
+    Why not a thread: with the loop thread busy, a publisher thread waits up to the interpreter's 5 ms
+    switch interval for the GIL after *every* socket call or GIL-releasing library call, and a flush of
+    20,000 fixes took ~100 ms instead of ~10 (measured). One thread, cooperative, is faster here.
+
+    `publish(batch, done)` calls `done(result)` on the loop once the batch is in Redis or failed."""
 
     def __init__(self, redis_url: str, names: StreamNames, block_size: int) -> None:
+        import redis.asyncio as aredis
+
         self.names = names
         self.block_size = block_size
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jt808-publish")
+        self.redis = aredis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10)
         self.inflight_batches = 0
 
     def publish(self, batch: PositionBatch, loop: Any, done: Callable[[FlushResult], None]) -> None:
         self.inflight_batches += 1
-        fut: Future[FlushResult] = self._pool.submit(self._publish_sync, batch)
+        task = loop.create_task(self._publish(batch))
 
-        def back(f: Future[FlushResult]) -> None:
-            loop.call_soon_threadsafe(self._done, f, done)
+        def back(t: Any) -> None:
+            self.inflight_batches -= 1
+            done(t.result())
 
-        fut.add_done_callback(back)
+        task.add_done_callback(back)
 
-    def _done(self, fut: Future[FlushResult], done: Callable[[FlushResult], None]) -> None:
-        self.inflight_batches -= 1
-        done(fut.result())
-
-    def _publish_sync(self, batch: PositionBatch) -> FlushResult:
+    async def _publish(self, batch: PositionBatch) -> FlushResult:
         t0 = time.perf_counter()
         items = np.asarray(batch.items, dtype=np.int64)
         errors = np.asarray(batch.errors, dtype=np.int64)
@@ -289,28 +293,25 @@ class Publisher:
         try:
             blocks, good, frame_of = build_blocks(batch, self.names.shards, self.block_size,
                                                   int(time.time() * 1000))
+            payloads = [(self.names.fixes(shard), encode_record_batch(rb))
+                        for shard, rbs in blocks.items() for rb in rbs]
         except Exception as exc:  # a bug here must not kill the gateway: the frames get "fail"
             log.exception("jt808: could not build blocks for %d frames", batch.frames)
             return FlushResult(batch.waiters, zero, items, errors, failed=f"decode: {exc}")
         per_frame = np.bincount(frame_of[good], minlength=len(items)).astype(np.int64)
         stored = int(good.sum())
-        entries = 0
-        if stored:
+        if payloads:
             try:
                 pipe = self.redis.pipeline(transaction=False)
-                for shard, rbs in blocks.items():
-                    stream = self.names.fixes(shard)
-                    for rb in rbs:
-                        pipe.xadd(stream, {BLOCK_FIELD: encode_record_batch(rb)})
-                        entries += 1
-                pipe.execute()
+                for stream, payload in payloads:
+                    pipe.xadd(stream, {BLOCK_FIELD: payload})
+                await pipe.execute()
             except (redis.RedisError, OSError) as exc:
                 log.error("jt808: publishing %d fixes failed: %s", stored, exc)
-                return FlushResult(batch.waiters, zero, items, errors, failed=str(exc),
+                return FlushResult(batch.waiters, zero, items, errors, failed=str(exc) or type(exc).__name__,
                                    seconds=time.perf_counter() - t0)
         return FlushResult(batch.waiters, per_frame, items, errors, published=stored,
-                           rejected=len(good) - stored, entries=entries, seconds=time.perf_counter() - t0)
+                           rejected=len(good) - stored, entries=len(payloads), seconds=time.perf_counter() - t0)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self.redis.close()
+    async def aclose(self) -> None:
+        await self.redis.aclose()

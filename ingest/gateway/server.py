@@ -1,8 +1,8 @@
 """The JT/T 808 gateway: asyncio TCP server, shared position batching, registry and housekeeping.
 
-Threads: the event loop (sockets, framing, session logic — everything per frame), one publisher thread
-(decode the batch, Arrow, XADD: `publisher`), one database thread (registrations and authentications that
-miss the in-memory registry, batched the same way). The loop never blocks on Redis or PostgreSQL.
+Threads: the event loop (sockets, framing, session logic, and the vectorised batch publish with the asyncio
+Redis client: `publisher`), and one database thread (registrations and authentications that miss the
+in-memory registry, batched the same way). The loop never waits for Redis or PostgreSQL.
 
 Batching rule (group commit): a batch is closed `flush_ms` after its first position, or at
 `flush_max_fixes`, or — when the publisher is still busy with the previous batch — as soon as that one is
@@ -39,6 +39,8 @@ from tracker.edges import bus
 from tracker.edges.bus import StreamNames
 
 log = logging.getLogger("ingest.gateway")
+
+_MAX_INFLIGHT = 2  # publishes awaiting Redis at once; beyond that the open batch keeps growing (group commit)
 
 __all__ = ["Gateway", "GatewayStats", "GatewayThread", "run_in_thread", "serve"]
 
@@ -140,7 +142,7 @@ class Gateway:
         if self._sweeper is not None:
             self._sweeper.cancel()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.publisher.close)
+        await self.publisher.aclose()
         await loop.run_in_executor(self._db, self.registry.close)
         self._db.shutdown(wait=False)
 
@@ -194,7 +196,10 @@ class Gateway:
         else:
             b.add_location(body, conn.vehicle, conn.shard, conn.profile, received_ms, waiter)
         if len(b) >= self.opts.flush_max_fixes:
-            self._flush()
+            if self.publisher.inflight_batches < _MAX_INFLIGHT:
+                self._flush()
+            else:
+                self._flush_wanted = True
         elif self._flush_handle is None:
             assert self.loop is not None
             self._flush_handle = self.loop.call_later(self.opts.flush_ms / 1000, self._flush_timer)
