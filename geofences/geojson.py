@@ -80,13 +80,14 @@ class _Bad(Exception):
 
 
 def load_fences(
-    source: str | Path | dict,
+    source: str | Path | dict | Sequence[dict],
     crs: Crs | str = Crs.WGS84,
     default_kind: FenceKind | str | None = None,
     repair: bool = False,
     city_bbox: tuple[float, float, float, float] | None = None,
 ) -> list[Fence]:
-    """Read fences from a GeoJSON (or KML) file, text or already-parsed dict; see the module docstring.
+    """Read fences from a GeoJSON (or KML) file, text, parsed dict, or a list of Feature dicts; see the
+    module docstring.
 
     `city_bbox` = (min_lon, min_lat, max_lon, max_lat) in WGS-84: every fence must lie inside it."""
     crs = Crs(crs)
@@ -121,9 +122,11 @@ def load_fences(
     return fences
 
 
-def _read(source: str | Path | dict) -> Any:
+def _read(source: str | Path | dict | Sequence[dict]) -> Any:
     if isinstance(source, dict):
         return source
+    if isinstance(source, (list, tuple)):
+        return {"type": "FeatureCollection", "features": list(source)}
     if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
         text, kml = source, False
     elif isinstance(source, str) and source.lstrip().startswith("<"):

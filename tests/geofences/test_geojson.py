@@ -186,3 +186,8 @@ def test_kml(tmp_path) -> None:
     assert len(k1.geometry.interiors) == 1
     assert (k2.id, k2.shape, k2.radius_m) == ("k2", ShapeKind.CIRCLE, 15.0)
     assert load_fences(KML) == [k1, k2]
+
+
+def test_list_of_features_source() -> None:
+    """The simulator hands over its fences as a plain list of Feature dicts."""
+    assert load_fences(list(GOOD)) == load_fences(fc(*GOOD))
