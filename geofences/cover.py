@@ -45,11 +45,13 @@ from geofences.model import Fence
 GEOMETRY_MARGIN_M = 0.05
 """Slack for H3 cell edges (great-circle arcs) versus straight lon/lat edges, and float round-off."""
 RADIUS_SAFETY = 1.05
-"""Cell sizes drift slowly across a grid; the radius measured at a fence's corners is padded by this."""
+"""Cell sizes drift slowly across the grid; the radius measured at a fence's corners and centre is padded
+by this."""
 
 # What a point in a covered cell needs: nothing (interior), or an exact test (full polygon, circle, one
 # corridor segment's capsule, or the local crossing-parity test against the polygon edges near the cell).
-ACCEPT, TEST_POLYGON, TEST_CIRCLE, TEST_CAPSULE, TEST_PARITY = _k.ACCEPT, _k.TEST_POLYGON, _k.TEST_CIRCLE, _k.TEST_CAPSULE, _k.TEST_PARITY
+ACCEPT, TEST_POLYGON, TEST_CIRCLE = _k.ACCEPT, _k.TEST_POLYGON, _k.TEST_CIRCLE
+TEST_CAPSULE, TEST_PARITY = _k.TEST_CAPSULE, _k.TEST_PARITY
 CENTRE_CLEARANCE_M = 1e-6
 """A cell centre closer than this to a polygon edge cannot anchor the parity test."""
 
@@ -75,8 +77,8 @@ class CoverEntries:
 def cell_radius_m(fence: Fence, res: int) -> float:
     """Upper bound (metres) of the circumradius of res cells over the fence's extent."""
     minx, miny, maxx, maxy = fence.geometry.bounds
-    corners = ((minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy))
-    return max(_tile_radius_m(round(lon, 1), round(lat, 1), res) for lon, lat in corners)
+    probes = ((minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy), fence.origin)
+    return max(_tile_radius_m(round(lon, 1), round(lat, 1), res) for lon, lat in probes)
 
 
 @lru_cache(maxsize=4096)

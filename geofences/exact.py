@@ -1,16 +1,15 @@
 """Exact membership and distances for (point, fence) pairs, vectorised across many fences.
 
-This is the one implementation of what "inside" and "distance" mean (see `geofences.model`); the index's
-narrow phase, `Fence.contains` and `Fence.distance_m` all use it. Pairs are grouped by shape, never looped
-per fence:
+What "inside" and "distance" mean (see `geofences.model`), for `Fence.contains`, `Fence.distance_m`,
+`FenceIndex.distance_m` and the index's fallback test. Pairs are grouped by shape, never looped per fence:
 
 * polygons: `shapely.intersects_xy` on prepared lon/lat geometries (boundary counts as inside);
 * circles: squared distance in the fence's local metric frame, pure numpy;
 * corridors: the union of one *capsule* per polyline segment (points within `half_width_m` of that
-  segment), tested with point–segment distances in the fence's local frame. The index knows which
-  segments pass near each H3 cell, so it tests only those.
+  segment), tested with point–segment distances in the fence's local frame.
 
-The index's compiled hot path (`geofences._kernels`) uses the same scalar formulas.
+The index's compiled hot path (`geofences._kernels`) answers the same questions with local shortcuts
+(the segment or edges near each H3 cell); the property tests hold both to brute-force shapely.
 """
 
 from __future__ import annotations

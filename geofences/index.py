@@ -1,24 +1,25 @@
 """`FenceIndex`: which fences is each of a million fixes in, in a fraction of a second.
 
-Broad phase (no geometry): every fence is covered by H3 cells at `res` (`geofences.cover`), each cell
-marked interior (wholly inside) or boundary with the exact test it needs. Cells with the same set of
-(fence, test) entries share
-a *group*; a point's cell maps to a group through a two-level table:
+Broad phase, no geometry: every fence is covered by H3 cells at `res` (`geofences.cover`); each covered
+cell carries entries (fence, test): ACCEPT for cells wholly inside, otherwise the exact test a point there
+needs. Cells with the same entry set share a *group*. A point's cell (bit-parent at `res` of its fix cell)
+reaches its entries through a two-level table:
 
-* buckets: the cell's ancestor `BLOCK_DIGITS` levels up, found in a small hash map (`CellMap`; a few
-  thousand buckets for a city, so it stays in cache);
-* a bucket is either uniform (one group for all its descendants: the inside of a big zone) or owns a
-  dense block of 8^BLOCK_DIGITS group ids addressed directly by the cell's last digits (bit arithmetic).
+* bucket: the cell's ancestor `BLOCK_DIGITS` levels up, looked up in a small hash table (`CellMap`, a few
+  thousand buckets for a city: it stays in cache);
+* the bucket is uniform (one group for every descendant: the inside of a big zone) or owns a dense block
+  of 8^BLOCK_DIGITS slots addressed by the cell's last digits (bit arithmetic). A slot holds a group id, or
+  — for the common single-entry cell — the entry itself.
 
-Random lookups into one big sorted array of cells would cost a cache miss per level of binary search; this
-layout costs one cached hash probe and one direct load, all as numpy array operations.
+Binary search in one big sorted array of cells would cost a cache miss per level; this costs one cached
+probe and one load. The walk, the expansion to (point, entry) pairs and the exact tests are compiled loops
+(`geofences._kernels`); the tests are those of `geofences.cover`: circle (distance to centre), corridor
+capsule (distance to the one segment passing near the cell), polygon parity (the two or three edges near
+the cell) and, for cells whose centre sits on an edge, shapely's full test.
 
-Narrow phase: entries from interior cells are accepted; entries from boundary cells get the exact test
-of `geofences.exact` (grouped by shape, vectorised). With the default `res` = the fix resolution (12,
-~9 m cells) the boundary band is thin, so few points need the exact test.
-
-`res` below the points' cell resolution (e.g. the classic res 10 with res-12 fixes) is supported and
-still exact: the cover then widens its margins by how far H3 children stick out of their parents.
+Use `res` = the fix resolution (default 12, ~9 m cells): the boundary band, and with it the share of points
+that need a test, is thinnest. A coarser `res` (e.g. 10 with res-12 fixes) stays exact — the cover widens
+its margins by how far H3 children stick out of their bit-parents — but is several times slower.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from geofences.cellhash import CellMap
 from geofences.cover import TEST_CAPSULE, TEST_PARITY, CoverEntries, fence_cover
 from geofences.exact import ExactShapes, corridor_offsets_m, polygon_edges
 from geofences.h3util import DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_cells
-from geofences.local import M_PER_DEG_LAT
 from geofences.kinds import FenceKind
+from geofences.local import M_PER_DEG_LAT
 from geofences.model import ActivityTable, Fence
 
 BLOCK_DIGITS = 3
@@ -56,6 +57,8 @@ def _mix(v: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.uint64]:
 
 @dataclass(frozen=True, eq=False)
 class FenceIndex:
+    """Immutable index over a list of fences; fence i of `fences` is `fence_idx` i in every result."""
+
     fences: list[Fence]
     res: int  # resolution of the cover
     cell_res: int  # resolution of the points' cells `locate` expects

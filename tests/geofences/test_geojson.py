@@ -7,7 +7,6 @@ import json
 import warnings
 from datetime import date
 
-import numpy as np
 import prcoords
 import pytest
 import shapely
