@@ -218,9 +218,10 @@ def period_windows(cfg: ScenarioConfig) -> list[str]:
                 out.append(w)
     if out:
         return out
-    step = 5 * 60_000
-    ws = -(-(start + step) // step) * step
-    we = min((end - step) // step * step, ws + int(cfg.sanitation.synth_window_max_h * 3_600_000))
+    sp = cfg.sanitation
+    step = 60_000
+    ws = -(-(start + int(sp.synth_window_lead_min * step)) // step) * step
+    we = min((end - int(sp.synth_window_lead_min * step)) // step * step, ws + int(sp.synth_window_max_h * 3_600_000))
     minutes = np.arange(ws, we, 60_000)
     ok = ~in_windows(((minutes // 60_000) + cfg.utc_offset_min) % 1440, cfg.sanitation.banned_windows)
     if not ok.any():
@@ -229,7 +230,7 @@ def period_windows(cfg: ScenarioConfig) -> list[str]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
     runs = edges.reshape(-1, 2)
     a, b = max(runs.tolist(), key=lambda r: r[1] - r[0])
-    if (b - a) < 30:
+    if (b - a) < sp.synth_window_min_min:
         return []
     lm = lambda t: int(((t // 60_000) + cfg.utc_offset_min) % 1440)  # noqa: E731
     return [f"{_fmt_minutes(lm(minutes[a]))}-{_fmt_minutes(lm(minutes[a] + (b - a) * 60_000))}"]

@@ -103,6 +103,8 @@ class SanitationParams(_M):
     windows: tuple[str, ...] = ("05:00-06:00", "06:00-07:00", "10:00-11:30", "14:00-15:30")
     banned_windows: tuple[str, ...] = ("07:00-10:00", "17:00-20:00")
     synth_window_max_h: float = 2.0  # when no catalog window fits the simulated period, synthesise one
+    synth_window_min_min: float = 10.0  # ... at least this long (shorter periods get no sanitation work)
+    synth_window_lead_min: float = 2.0  # ... starting this long after the start, ending this long before the end
     window_fill: float = 0.7  # planned work fills this share of a window (compliant vehicles finish early)
     grade_passes: tuple[int, ...] = (2, 1, 1, 1)  # passes per window for grade 1..4
     segment_m: Range = (250.0, 700.0)
