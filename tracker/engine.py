@@ -65,8 +65,15 @@ class RuleSlot:
         return self.module.NAME
 
 
-def _tri(col: str) -> pl.Expr:
-    return pl.col(col).cast(pl.Int8).fill_null(-1)
+def _num(df: pl.DataFrame, name: str, null, dtype) -> np.ndarray:
+    """A column as a numpy array with nulls replaced (booleans become 0/1 for tri-state sensors)."""
+    s = df.get_column(name)
+    if s.null_count() == 0:
+        return s.to_numpy().astype(dtype, copy=False)
+    if s.null_count() == s.len():
+        return np.full(s.len(), null, dtype)
+    return s.cast(pl.Int8 if s.dtype == pl.Boolean and dtype == np.int8 else s.dtype).fill_null(null) \
+        .to_numpy().astype(dtype, copy=False)
 
 
 class Engine:
@@ -94,6 +101,8 @@ class Engine:
         self.book = EpisodeBook(world, self.params, self.rules)
         self.invalid_count = np.zeros(n, np.int32)
         self.last_now_ms = NONE_TS
+        self.stats = {"fixes": 0, "invalid": 0, "duplicates": 0, "late_replayed": 0, "detached": 0,
+                      "redelivered_dropped": 0, "jumps": 0}
 
     # -- state sizing ---------------------------------------------------------------------------------------
     def _tables(self) -> list[StateTable]:
@@ -125,8 +134,17 @@ class Engine:
             dup = np.zeros(vidx.shape[0], bool)
             dup[late] = self.ring.contains_ts(vidx[late], ts[late])
             beyond = late & ~dup & (ts <= self.ring.base_ts_ms[vidx])
+            if beyond.any():  # older than the retained window: new data only if it fills a known gap
+                sel = np.flatnonzero(beyond)
+                again = ~self.ring.fills_gap(vidx[sel], ts[sel])
+                dup[sel[again]] = True
+                beyond[sel[again]] = False
+                self.stats["redelivered_dropped"] += int(again.sum())
             rows["flags"][late] |= np.uint8(1 << FLAG_BACKFILL)  # arrived after newer data: back-filled
             rerun = np.unique(vidx[late & ~dup & ~beyond])
+            self.stats["duplicates"] += int(dup.sum())
+            self.stats["late_replayed"] += int((late & ~dup & ~beyond).sum())
+            self.stats["detached"] += int(beyond.sum())
             keep = ~dup & ~beyond
             detached = {k: a[beyond] for k, a in rows.items()} if beyond.any() else None
             rows = {k: a[keep] for k, a in rows.items()}
@@ -144,19 +162,23 @@ class Engine:
 
     def _prepare(self, df: pl.DataFrame) -> dict[str, np.ndarray] | None:
         cells = df.get_column("h3") if "h3" in df.columns else None
-        if tuple(df.columns) != tuple(FIX_SCHEMA) or any(df.schema[c] != t for c, t in FIX_SCHEMA.items()):
+        schema = df.schema
+        if tuple(df.columns) != tuple(FIX_SCHEMA) or any(schema[c] != t for c, t in FIX_SCHEMA.items()):
             df = conform(df)
         vidx = self.world.vidx(df.get_column("vehicle_id"))
         self._grow()
-        cols = df.select(
-            pl.col("ts_ms"), pl.col("lon"), pl.col("lat"), pl.col("speed_kmh").fill_null(0.0),
-            pl.col("heading_deg").fill_null(0.0), pl.col("valid").fill_null(True),
-            _tri("cover_closed").alias("cover"), _tri("lifting"), _tri("device_on"),
-            pl.col("load").fill_null(-1), pl.col("drum").fill_null(-1), pl.col("backfill").fill_null(False),
-            pl.col("received_ts_ms").fill_null(0),
-        )
-        a = {c: cols.get_column(c).to_numpy() for c in cols.columns}
+        a = {
+            "ts_ms": _num(df, "ts_ms", 0, np.int64), "lon": _num(df, "lon", np.nan, np.float64),
+            "lat": _num(df, "lat", np.nan, np.float64), "speed_kmh": _num(df, "speed_kmh", 0.0, np.float64),
+            "heading_deg": _num(df, "heading_deg", 0.0, np.float64), "valid": _num(df, "valid", True, np.bool_),
+            "cover": _num(df, "cover_closed", -1, np.int8), "lifting": _num(df, "lifting", -1, np.int8),
+            "device_on": _num(df, "device_on", -1, np.int8), "load": _num(df, "load", -1, np.int8),
+            "drum": _num(df, "drum", -1, np.int8), "backfill": _num(df, "backfill", False, np.bool_),
+            "received_ts_ms": _num(df, "received_ts_ms", 0, np.int64),
+        }
         ok = hygiene.valid_mask(a["lon"], a["lat"], a["valid"])
+        self.stats["fixes"] += int(ok.shape[0])
+        self.stats["invalid"] += int((~ok).sum())
         if not ok.all():
             np.add.at(self.invalid_count, vidx[~ok], 1)
             sel = np.flatnonzero(ok)
@@ -171,6 +193,7 @@ class Engine:
         ts = a["ts_ms"][order].astype(np.int64)
         first = np.ones(order.size, bool)
         first[1:] = (v[1:] != v[:-1]) | (ts[1:] != ts[:-1])
+        self.stats["duplicates"] += int((~first).sum())
         order, v, ts = order[first], v[first], ts[first]
         flags = ((a["cover"][order] + 1).astype(np.uint8) << FLAG_COVER) \
             | ((a["lifting"][order] + 1).astype(np.uint8) << FLAG_LIFTING) \
@@ -234,6 +257,7 @@ class Engine:
         act = self.ring.plan(vidx)
         tables = {"hygiene": self.hyg}
         batch = self.make_batch(rows, vidx, tables, act)
+        self.stats["jumps"] += int((batch.jump == hygiene.JUMP_REJECTED).sum())
         self.trips.step(batch)
         for slot in self.rules:
             ev = slot.module.evaluate(batch, slot.table, self.world, slot.params)
@@ -260,6 +284,7 @@ class Engine:
         for slot, table in zip(self.rules, fresh, strict=True):
             self.book.apply(slot, slot.module.finish(batch, table, self.world, slot.params, uniq, rec), batch)
         self.book.collect_evidence(batch, None)
+        self.ring.consume_gap(rows["vidx"], rows["ts_ms"])
 
     # -- time passing ---------------------------------------------------------------------------------------
     def advance(self, now_ms: int) -> list[Episode]:

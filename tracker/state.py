@@ -159,6 +159,9 @@ class Ring:
         self.count = np.zeros(0, np.int16)
         self.base_ts_ms = np.zeros(0, np.int64)  # fixes at or before this were dropped (exactness horizon)
         self.last_ts_ms = np.zeros(0, np.int64)  # newest fix time seen
+        self.first_ts_ms = np.zeros(0, np.int64)  # oldest fix time seen
+        self.gaps = np.zeros((0, GAP_SLOTS, 2), np.int64)  # the last silent intervals (a, b) of the stream
+        self.gap_min_ms = 60_000
         self.grow(n)
 
     _COLS = ("ts_ms", "lon_e7", "lat_e7", "speed_dkmh", "heading_cdeg", "flags", "load", "drum")
@@ -177,6 +180,8 @@ class Ring:
         none = np.iinfo(np.int64).min
         self.base_ts_ms = np.concatenate([self.base_ts_ms, np.full(extra, none, np.int64)])
         self.last_ts_ms = np.concatenate([self.last_ts_ms, np.full(extra, none, np.int64)])
+        self.first_ts_ms = np.concatenate([self.first_ts_ms, np.full(extra, np.iinfo(np.int64).max, np.int64)])
+        self.gaps = np.concatenate([self.gaps, np.full((extra, GAP_SLOTS, 2), none, np.int64)])
 
     def plan(self, vidx: npt.NDArray[np.int32]) -> npt.NDArray[np.int8]:
         """Snapshot action per row of a (vehicle, time)-sorted batch about to be pushed."""
@@ -185,7 +190,26 @@ class Ring:
     def push(self, rows: dict[str, np.ndarray]) -> None:
         """Append rows (sorted by vehicle, time) and drop the oldest K whenever a ring is full."""
         _push(rows["vidx"], *(rows[c] for c in self._COLS), self.k, *(getattr(self, c) for c in self._COLS),
-              self.start, self.count, self.base_ts_ms, self.last_ts_ms)
+              self.start, self.count, self.base_ts_ms, self.last_ts_ms, self.first_ts_ms, self.gaps,
+              self.gap_min_ms)
+
+    def fills_gap(self, vidx: npt.NDArray[np.int32], ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Is a fix older than the retained window new data — before the first fix ever seen, or inside a
+        recorded silent interval — rather than a re-delivery of something already evaluated?"""
+        g = self.gaps[vidx]
+        inside = ((g[:, :, 0] < ts_ms[:, None]) & (ts_ms[:, None] < g[:, :, 1])).any(axis=1)
+        return inside | (ts_ms < self.first_ts_ms[vidx])
+
+    def consume_gap(self, vidx: npt.NDArray[np.int32], ts_ms: npt.NDArray[np.int64]) -> None:
+        """Detached fixes were evaluated: the part of their gap they cover is no longer new."""
+        for v in np.unique(vidx).tolist():
+            t = ts_ms[vidx == v]
+            lo, hi = int(t.min()), int(t.max())
+            self.first_ts_ms[v] = min(int(self.first_ts_ms[v]), lo)
+            for j in range(GAP_SLOTS):
+                a, b = (int(x) for x in self.gaps[v, j])
+                if a < hi and lo < b:  # keep the larger uncovered side
+                    self.gaps[v, j] = (a, lo) if lo - a >= b - hi else (hi, b)
 
     def take(self, vehicles: npt.NDArray[np.int32]) -> RingView:
         """The retained rows of `vehicles` (in order), and empty their rings (they are about to be re-run)."""
@@ -204,7 +228,7 @@ class Ring:
 
     def nbytes(self) -> int:
         return sum(getattr(self, c).nbytes for c in self._COLS) + self.start.nbytes + self.count.nbytes \
-            + self.base_ts_ms.nbytes + self.last_ts_ms.nbytes
+            + self.base_ts_ms.nbytes + self.last_ts_ms.nbytes + self.first_ts_ms.nbytes + self.gaps.nbytes
 
 
 @nb.njit(cache=True)
@@ -229,9 +253,12 @@ def _plan(vidx, count, k):
     return out
 
 
+GAP_SLOTS = 2
+
+
 @nb.njit(cache=True)
 def _push(vidx, ts, lon, lat, spd, hdg, flg, load, drum, k, r_ts, r_lon, r_lat, r_spd, r_hdg, r_flg, r_load,
-          r_drum, start, count, base_ts, last_ts):
+          r_drum, start, count, base_ts, last_ts, first_ts, gaps, gap_min):
     cap = 2 * k
     for i in range(vidx.shape[0]):
         v = vidx[i]
@@ -250,7 +277,13 @@ def _push(vidx, ts, lon, lat, spd, hdg, flg, load, drum, k, r_ts, r_lon, r_lat, 
         r_drum[v, s] = drum[i]
         count[v] += 1
         if ts[i] > last_ts[v]:
+            if last_ts[v] > np.iinfo(np.int64).min and ts[i] - last_ts[v] >= gap_min:
+                j = 0 if gaps[v, 0, 1] <= gaps[v, 1, 1] else 1  # replace the older record
+                gaps[v, j, 0] = last_ts[v]
+                gaps[v, j, 1] = ts[i]
             last_ts[v] = ts[i]
+        if ts[i] < first_ts[v]:
+            first_ts[v] = ts[i]
 
 
 @nb.njit(cache=True)

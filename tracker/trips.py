@@ -165,10 +165,8 @@ class Trips:
         """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
         ct, cf = self.table.ct, self.table.cf
         m = min(len(self.table), sidx_to_vidx.shape[0])
-        stop_min = self.params.stop_min_s * 1000
-        live_stop = (ct[:m, T_STOP] >= 0) & (ct[:m, T_STOPLAST] - ct[:m, T_STOP] >= stop_min)
         rows = np.flatnonzero((cf[:m, F_PHASE] == PHASE_LOADED)
-                              | ((cf[:m, F_PHASE] == PHASE_UNKNOWN) & ((ct[:m, T_BEST0] >= 0) | live_stop)))
+                              | ((cf[:m, F_PHASE] == PHASE_UNKNOWN) & (ct[:m, T_BEST0] >= 0)))
         rec = {
             "vidx": sidx_to_vidx[rows].astype(np.int32), "row": np.full(rows.size, -1, np.int64),
             "start": ct[rows, T_TRIP].copy(), "end": np.maximum(ct[rows, T_STOPLAST], ct[rows, T_TRIP]),
@@ -177,13 +175,7 @@ class Trips:
             "sensor": cf[rows, F_SENS].astype(np.int8), "best0": ct[rows, T_BEST0].copy(),
             "best1": ct[rows, T_BEST1].copy(), "blon": ct[rows, T_BLON].copy(), "blat": ct[rows, T_BLAT].copy(),
         }
-        # a stop still in progress counts too
-        live = (ct[rows, T_STOP] >= 0) & (ct[rows, T_STOPLAST] - ct[rows, T_STOP] >= self.params.stop_min_s * 1000) \
-            & (ct[rows, T_STOPLAST] - ct[rows, T_STOP] > rec["best1"] - rec["best0"])
-        rec["best0"] = np.where(live, ct[rows, T_STOP], rec["best0"])
-        rec["best1"] = np.where(live, ct[rows, T_STOPLAST], rec["best1"])
-        rec["blon"] = np.where(live, ct[rows, T_SLON], rec["blon"])
-        rec["blat"] = np.where(live, ct[rows, T_SLAT], rec["blat"])
+        # a stop still in progress at the end is not judged: the truck may yet drive on to its destination
         self.table.reset(rows)
         self._record(rec, None, None)
         return rec

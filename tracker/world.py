@@ -140,6 +140,11 @@ class World:
     def vidx(self, vehicle_ids: pl.Series) -> npt.NDArray[np.int32]:
         """Vehicle ids → small ints, registering unknown vehicles (kind "unknown") on the way."""
         ids = vehicle_ids.cast(pl.String)
+        if ids.len() <= 4096 and not ids.null_count():  # small batches: a dict beats a join's fixed cost
+            get = self.vidx_of.get
+            out = [get(x) for x in ids.to_list()]
+            if None not in out:
+                return np.fromiter(out, np.int32, len(out))
         if self._id_frame is None or self._id_frame.height != len(self.vehicle_ids):
             self._id_frame = pl.DataFrame({"vehicle_id": self.vehicle_ids,
                                            "vidx": np.arange(len(self.vehicle_ids), dtype=np.int32)},
@@ -168,6 +173,14 @@ class World:
         self._id_frame = None
 
     # -- fences -----------------------------------------------------------------------------------------
+    def kind_set_mask(self, kinds: tuple[str, ...]) -> npt.NDArray[np.bool_]:
+        """Cached `fence_kind_mask` (rules ask for the same few kind sets on every batch)."""
+        cache = self.__dict__.setdefault("_kind_masks", {})
+        got = cache.get(kinds)
+        if got is None:
+            got = cache[kinds] = self.fence_kind_mask(kinds)
+        return got
+
     def fence_kind_mask(self, kinds: Sequence[str]) -> npt.NDArray[np.bool_]:
         """Boolean over fence positions: is the fence one of `kinds`?"""
         codes = [FENCE_KIND_CODE[str(k)] for k in kinds]

@@ -18,6 +18,7 @@ from tracker.world import FENCE_KIND_CODE, KIND_CODE, KINDS, World
 EV_OPEN = 1
 EV_UPDATE = 2  # escalation level or severity changed while open
 EV_CLOSE = 3
+EV_RETRACT = 4  # an episode opened on a guess (time passing) that the fix which then arrived disproves
 
 SEV_SUSPECTED = 0
 SEV_CONFIRMED = 1
@@ -89,8 +90,7 @@ class Batch:
         got = self.extra.get(key)
         if got is None:
             rows, fences = self.hits()
-            codes = np.array([FENCE_KIND_CODE[k] for k in kinds], np.int8)
-            sel = np.isin(self.world.fence_kind[fences], codes)
+            sel = self.world.kind_set_mask(kinds)[fences]
             got = np.zeros(self.n, np.bool_)
             got[rows[sel]] = True
             self.extra[key] = got
@@ -102,8 +102,7 @@ class Batch:
         got = self.extra.get(key)
         if got is None:
             rows, fences = self.hits()
-            codes = np.array([FENCE_KIND_CODE[k] for k in kinds], np.int8)
-            sel = np.isin(self.world.fence_kind[fences], codes)
+            sel = self.world.kind_set_mask(kinds)[fences]
             if active_only and sel.any():
                 act = self.world.fence_activity
                 sel[sel] = act.mask(self.ts_ms[rows[sel]], fences[sel], self.world.settings.city.utc_offset_min)
@@ -185,18 +184,35 @@ class RuleParams(BaseModel):
     enabled: bool = Field(True, description="switch the rule off without removing its configuration")
     by_kind: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per vehicle kind overrides")
 
+    @property
+    def _cache(self) -> dict[Any, Any]:
+        # a plain instance attribute (not a pydantic private attr): rules read it on every batch
+        try:
+            return self.__dict__["_memo"]
+        except KeyError:
+            memo: dict[Any, Any] = {}
+            self.__dict__["_memo"] = memo
+            return memo
+
     def for_kind(self, kind: str) -> RuleParams:
         over = self.by_kind.get(kind)
         if not over:
             return self
-        data = self.model_dump()
-        data.update(over)
-        data["by_kind"] = {}
-        return type(self).model_validate(data)
+        got = self._cache.get(("kind", kind))
+        if got is None:
+            data = self.model_dump()
+            data.update(over)
+            data["by_kind"] = {}
+            got = self._cache[("kind", kind)] = type(self).model_validate(data)
+        return got
 
     def kind_table(self, name: str, dtype=np.float64) -> np.ndarray:
-        """Field `name` resolved for every vehicle kind code (`tracker.world.KINDS`)."""
-        return np.array([getattr(self.for_kind(k), name) for k in KINDS], dtype=dtype)
+        """Field `name` resolved for every vehicle kind code (`tracker.world.KINDS`); computed once."""
+        key = ("table", name, np.dtype(dtype).str)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = np.array([getattr(self.for_kind(k), name) for k in KINDS], dtype=dtype)
+        return got
 
     def applies_to(self) -> np.ndarray:
         """Boolean per kind code: is the rule enabled for that kind?"""

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from tracker.episode import Episode, episode_id
-from tracker.rules._base import EV_CLOSE, EV_OPEN, PLACE_DOC, PLACE_FENCE, SEVERITY_NAMES, Batch, Events
+from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_RETRACT, EV_UPDATE, PLACE_DOC, PLACE_FENCE, SEVERITY_NAMES, Batch, Events
 from tracker.state import FLAG_BACKFILL, FLAG_COVER, FLAG_DEVICE, FLAG_LIFTING, Ring
 from tracker.world import KINDS, World
 
@@ -55,6 +55,7 @@ def _empty_fixes() -> dict[str, np.ndarray]:
 
 class EpisodeBook:
     def __init__(self, world: World, params: EngineParams, rules: list[RuleSlot]):
+        self.slots = {r.name: r for r in rules}
         self.world = world
         self.params = params
         self.recs: dict[str, Rec] = {}
@@ -101,6 +102,20 @@ class EpisodeBook:
                 rec.ep.evidence["thresholds"] = self.thresholds(slot, kc)
             ep = rec.ep
             et = int(ev.etype[j])
+            if et == EV_RETRACT:
+                ep.status = "closed"
+                ep.retracted = True
+                ep.end_ts_ms = ep.start_ts_ms if ep.end_ts_ms is None else ep.end_ts_ms
+                rec.closed_ts = decided
+                rec.complete = True
+                rec.detached |= detached
+                self.touched.add(eid)
+                continue
+            if et == EV_UPDATE and ep.status == "closed":  # re-opened: the run went on after all
+                ep.status = "open"
+                ep.end_ts_ms = None
+                rec.closed_ts = -1
+                rec.complete = False
             if et == EV_OPEN:
                 rec.opened_ts = decided
                 rec.closed_ts = -1
@@ -160,8 +175,8 @@ class EpisodeBook:
             a = rec.ep.start_ts_ms - before
             b = rec.ep.end_ts_ms + after if rec.ep.end_ts_ms is not None else np.iinfo(np.int64).max
             parts = [rec.fixes] if rec.fixes is not None else []
-            if ring is not None and not batch.detached:
-                parts.append(_ring_fixes(ring, v, a, b))
+            if ring is not None and not batch.detached and rec.fixes is None:
+                parts.append(_ring_fixes(ring, v, a, b))  # earlier batches' fixes: needed only once
             ts = batch.ts_ms[lo:hi]
             i0, i1 = lo + np.searchsorted(ts, a, "left"), lo + np.searchsorted(ts, b, "right")
             if i1 > i0:
@@ -176,17 +191,22 @@ class EpisodeBook:
             if eid in self.touched:
                 continue
             rec = self.recs[eid]
+            slot = self.slots[rec.rule]
+            probe = getattr(slot.module, "is_open", None)
+            state = probe(slot.table, rec.vidx, rec.ep.start_ts_ms) if probe is not None else None
             if rec.opened_ts > base_ts:  # the replay no longer opens it
                 rec.ep.status = "closed"
                 rec.ep.retracted = True
                 if rec.ep.end_ts_ms is None:
                     rec.ep.end_ts_ms = rec.ep.start_ts_ms
                 rec.complete = True
-            else:  # it was open at the base and the replay did not close it: open again
+            elif state is True:  # open at the base, and the replay did not close it
                 rec.ep.status = "open"
                 rec.ep.end_ts_ms = None
                 rec.closed_ts = -1
                 rec.complete = False
+            elif state is None:  # decided before the base after all: as it was
+                rec.ep = old
             if _differs(old, rec.ep):
                 out_ids.add(eid)
         after = int(self.params.evidence_after_s * 1000)

@@ -63,7 +63,7 @@ def _emit(k, o, etype, v, gv, row, ct, cf, end_ts):
     ro[k] = row
     st[k] = ct[v, T_START]
     en[k] = end_ts
-    lv[k] = np.int8(cf[v, F_LEVEL])
+    lv[k] = np.int8(abs(cf[v, F_LEVEL]))
     sv[k] = np.int8(cf[v, F_SEV])
     pl[k] = np.int32(cf[v, F_PLACE])
     pk[k] = cf[v, F_PEAK]
@@ -119,9 +119,12 @@ def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, 
             elif ct[v, T_FALSE] >= 0 and t - ct[v, T_FALSE] >= tol_ms[kd]:
                 end = ct[v, T_FALSE]
             if end >= 0:
-                if cf[v, F_LEVEL] > 0:
+                if cf[v, F_LEVEL] != 0:  # (< 0: `expire` closed it already; the same end, said again)
                     k = _emit(k, o, EV_CLOSE, v, gv, i, ct, cf, end)
                 _reset(v, ct, cf)
+            elif cf[v, F_LEVEL] < 0:  # closed early by `expire`, but the run goes on: open again
+                cf[v, F_LEVEL] = -cf[v, F_LEVEL]
+                k = _emit(k, o, EV_UPDATE, v, gv, i, ct, cf, -1)
         if cond[i]:
             if ct[v, T_START] < 0:
                 ct[v, T_START] = t
@@ -168,7 +171,7 @@ def _events_from_rows(table: StateTable, rows: np.ndarray, vidx: np.ndarray, end
     ct, cf = table.ct[rows], table.cf[rows]
     return Events(etype=np.full(rows.size, EV_CLOSE, np.int8), vidx=vidx.astype(np.int32),
                   row=np.full(rows.size, -1, np.int64), start_ts=ct[:, T_START].copy(), end_ts=end.astype(np.int64),
-                  level=cf[:, F_LEVEL].astype(np.int8), sev=cf[:, F_SEV].astype(np.int8),
+                  level=np.abs(cf[:, F_LEVEL]).astype(np.int8), sev=cf[:, F_SEV].astype(np.int8),
                   place=cf[:, F_PLACE].astype(np.int32), peak=cf[:, F_PEAK].astype(np.float64),
                   dist_m=cf[:, F_DIST].astype(np.float64), last_ts=ct[:, T_LAST].copy())
 
@@ -178,23 +181,33 @@ def close_all(table: StateTable, sidx_to_vidx: np.ndarray) -> Events:
     State row i belongs to vehicle `sidx_to_vidx[i]`."""
     m = min(len(table), sidx_to_vidx.shape[0])
     running = np.flatnonzero(table.ct[:m, T_START] >= 0)
-    opened = running[table.cf[running, F_LEVEL] > 0]
+    opened = running[table.cf[running, F_LEVEL] != 0]
     ev = _events_from_rows(table, opened, sidx_to_vidx[opened], table.ct[opened, T_LAST])
     table.reset(running)
     return ev
 
 
 def expire(table: StateTable, now_ms: int, max_gap_s: np.ndarray, kind: np.ndarray) -> Events:
-    """Time passed without fixes: a run whose last fix is older than its kind's `max_gap_s` would be broken
-    by the next fix anyway (a data gap); close it now with the same end the next fix would give it."""
+    """Time passed without fixes: an open episode whose last fix is older than its kind's `max_gap_s` is
+    closed now, with the end a data gap would give it. The run itself is kept (level made negative): if a
+    fix that continues it still arrives — delivery latency can exceed the gap — the episode opens again, and
+    the final result is the one in-order processing gives."""
     m = min(len(table), kind.shape[0])
-    ct = table.ct
+    ct, cf = table.ct, table.cf
     last = np.maximum(ct[:m, T_LAST], ct[:m, T_FALSE])
-    running = np.flatnonzero((ct[:m, T_START] >= 0) & (now_ms - last > max_gap_s[kind[:m]] * 1000.0))
-    if running.size == 0:
+    rows = np.flatnonzero((ct[:m, T_START] >= 0) & (cf[:m, F_LEVEL] > 0)
+                          & (now_ms - last > max_gap_s[kind[:m]] * 1000.0))
+    if rows.size == 0:
         return Events.empty()
-    opened = running[table.cf[running, F_LEVEL] > 0]
-    end = np.where(ct[opened, T_FALSE] >= 0, ct[opened, T_FALSE], ct[opened, T_LAST])
-    ev = _events_from_rows(table, opened, opened, end)
-    table.reset(running)
+    end = np.where(ct[rows, T_FALSE] >= 0, ct[rows, T_FALSE], ct[rows, T_LAST])
+    ev = _events_from_rows(table, rows, rows, end)
+    cf[rows, F_LEVEL] = -cf[rows, F_LEVEL]
     return ev
+
+
+def is_open(table: StateTable, v: int, start_ts: int) -> bool | None:
+    """Is the episode of vehicle row `v` that started at `start_ts` open in the current state (True),
+    closed early by `expire` (False), or not this table's current run at all (None)?"""
+    if v >= len(table) or table.ct[v, T_START] != start_ts or table.cf[v, F_LEVEL] == 0:
+        return None
+    return bool(table.cf[v, F_LEVEL] > 0)

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, SEV_CONFIRMED, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind, stop_events
-from tracker.rules._debounce import close_all, debounce, expire
+from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.trips import OUT_FAILED, OUT_OPEN
 from tracker.world import KIND_CODE, World

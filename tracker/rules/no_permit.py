@@ -16,7 +16,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind, loaded
-from tracker.rules._debounce import close_all, debounce, expire
+from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, World
 
@@ -29,7 +29,7 @@ class Params(RuleParams):
     kinds: list[str] = Field(default_factory=lambda: ["muck_truck", "concrete_mixer"])
     place_kinds: list[str] = Field(default_factory=lambda: [
         "construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot"])
-    min_duration_s: float = Field(60.0, ge=0)
+    min_duration_s: float = Field(120.0, ge=0)
     min_distance_m: float = Field(200.0, ge=0)
     tolerance_s: float = Field(180.0, ge=0)
     max_gap_s: float = Field(300.0, gt=0)

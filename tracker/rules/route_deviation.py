@@ -22,7 +22,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_DOC, Batch, Events, RuleParams
 from tracker.rules._common import loaded
-from tracker.rules._debounce import close_all, debounce, expire
+from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, World
 
@@ -35,7 +35,8 @@ class Params(RuleParams):
     kinds: list[str] = Field(default_factory=lambda: ["muck_truck", "concrete_mixer"])
     min_duration_s: float = Field(60.0, ge=0)
     min_distance_m: float = Field(200.0, ge=0)
-    tolerance_s: float = Field(20.0, ge=0)
+    tolerance_s: float = Field(300.0, ge=0, description="touching the corridor for less than this and "
+                               "leaving again is the same deviation")
     max_gap_s: float = Field(180.0, gt=0)
     levels_s: list[float] = Field(default_factory=lambda: [600.0, 900.0], description="escalation durations")
 

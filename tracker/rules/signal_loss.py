@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from tracker.hygiene import JUMP_RELOCATED, dist_m_nb
-from tracker.rules._base import PLACE_NONE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
+from tracker.rules._base import EV_RETRACT, PLACE_NONE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
 from tracker.state import StateTable, snap_after, snap_before
 from tracker.world import World
 
@@ -60,19 +60,29 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
                 k("moved_m")[batch.kind], params.jumps)
     m = out[0]
     vidx, row, start, end, sev, gap_s, disp = (a[:m] for a in out[1:])
-    return Events.instant(vidx, row, start, end, sev, np.full(m, -1), gap_s, disp)
+    retract = sev < 0  # an episode `advance` opened that the returning fix disproves (it came back in time)
+    ev = Events.instant(vidx[~retract], row[~retract], start[~retract], end[~retract], sev[~retract],
+                        np.full(int((~retract).sum()), -1), gap_s[~retract], disp[~retract])
+    if not retract.any():
+        return ev
+    r = int(retract.sum())
+    ret = Events(etype=np.full(r, EV_RETRACT, np.int8), vidx=vidx[retract], row=row[retract],
+                 start_ts=start[retract], end_ts=start[retract], level=np.ones(r, np.int8),
+                 sev=np.zeros(r, np.int8), place=np.full(r, -1, np.int32), peak=gap_s[retract],
+                 dist_m=disp[retract], last_ts=start[retract])
+    return Events.concat([ev, ret])
 
 
 @nb.njit(cache=True)
 def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf, bt, bf, gap_ms, moved_m, jumps):
     n = sidx.shape[0]
-    ov = np.empty(n, np.int32)
-    orow = np.empty(n, np.int64)
-    ost = np.empty(n, np.int64)
-    oen = np.empty(n, np.int64)
-    osev = np.empty(n, np.int8)
-    ogap = np.empty(n, np.float64)
-    odis = np.empty(n, np.float64)
+    ov = np.empty(2 * n, np.int32)
+    orow = np.empty(2 * n, np.int64)
+    ost = np.empty(2 * n, np.int64)
+    oen = np.empty(2 * n, np.int64)
+    osev = np.empty(2 * n, np.int8)
+    ogap = np.empty(2 * n, np.float64)
+    odis = np.empty(2 * n, np.float64)
     k = 0
     for i in range(n):
         v = sidx[i]
@@ -87,6 +97,15 @@ def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf,
                     emit = SEV_CONFIRMED
                 elif jumps and jump[i] == JUMP_RELOCATED:
                     emit = SEV_SUSPECTED
+                if ct[v, 3] >= 0 and not (emit == SEV_CONFIRMED and ct[v, 3] == ct[v, 0]):
+                    ov[k] = vidx[i]  # retract what `advance` opened on the silence
+                    orow[k] = i
+                    ost[k] = ct[v, 3]
+                    oen[k] = ct[v, 3]
+                    osev[k] = -1
+                    ogap[k] = gap / 1000.0
+                    odis[k] = d
+                    k += 1
                 if emit >= 0:
                     ov[k] = vidx[i]
                     orow[k] = i

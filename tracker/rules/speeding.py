@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from tracker.rules._base import PLACE_FENCE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
-from tracker.rules._debounce import close_all, debounce, expire
+from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KINDS, World
 

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, SEV_SUSPECTED, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind, loaded
-from tracker.rules._debounce import close_all, debounce, expire
+from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, SENSOR_BITS, World
 
@@ -35,7 +35,7 @@ class Params(RuleParams):
         "construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot"])
     min_duration_s: float = Field(30.0, ge=0)
     min_distance_m: float = Field(50.0, ge=0)
-    tolerance_s: float = Field(15.0, ge=0)
+    tolerance_s: float = Field(60.0, ge=0, description="driving through another site does not end it")
     max_gap_s: float = Field(120.0, gt=0)
     missing_cover_is_suspected: bool = Field(True, description="declared cover sensor not reporting → suspected")
 
