@@ -98,10 +98,10 @@ def _windows_minutes(ws: Sequence[str]) -> tuple[tuple[int, int], ...]:
 
 def fences_from_features(features: Sequence[dict[str, Any]]) -> list[Any]:
     """GeoJSON features (geofences format) → `geofences.model.Fence`, via the library's loader when present."""
-    try:  # the geometry library's own reader, once it exists
-        from geofences.geojson import fence_from_feature  # type: ignore[attr-defined]
+    try:  # the geometry library's own importer: the same path `fleetwatch fences import` takes
+        from geofences.geojson import load_fences
 
-        return [fence_from_feature(f) for f in features]
+        return list(load_fences(list(features)))
     except ImportError:
         pass
     import shapely.geometry

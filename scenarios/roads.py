@@ -25,8 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from geofences.local import to_lonlat, to_xy_m
+
 ROADS_PATH = Path(__file__).with_name("data") / "futian_roads.geojson"
-EARTH_RADIUS_M = 6_371_008.8
 
 #: Speed limits (km/h) for roads without a `maxspeed` tag: Chinese urban design speeds per road class
 #: (CJJ 37: expressway 60–100, arterial 40–60, collector 30–50, branch 20–40). Overridable per scenario.
@@ -51,24 +52,17 @@ class NoRoute(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LocalFrame:
-    """lon/lat ⇄ metres in a tangent plane at (lon0, lat0). Private stand-in until `geofences.local` lands."""
+    """lon/lat ⇄ metres in a tangent plane at (lon0, lat0): `geofences.local`'s projection, so the simulator
+    and the fences agree on every metre."""
 
     lon0: float
     lat0: float
 
-    @property
-    def _kx(self) -> float:
-        return np.deg2rad(1.0) * EARTH_RADIUS_M * float(np.cos(np.deg2rad(self.lat0)))
-
-    @property
-    def _ky(self) -> float:
-        return float(np.deg2rad(1.0) * EARTH_RADIUS_M)
-
     def to_xy(self, lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(lon, float) - self.lon0) * self._kx, (np.asarray(lat, float) - self.lat0) * self._ky
+        return to_xy_m(lon, lat, (self.lon0, self.lat0))
 
     def to_lonlat(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(x, float) / self._kx + self.lon0, np.asarray(y, float) / self._ky + self.lat0
+        return to_lonlat(x, y, (self.lon0, self.lat0))
 
 
 # -- the network ----------------------------------------------------------------------------------------------
