@@ -57,6 +57,7 @@ OK = int(GeneralResult.OK)
 FAIL = int(GeneralResult.FAIL)
 BAD = int(GeneralResult.BAD_MESSAGE)
 UNSUPPORTED = int(GeneralResult.UNSUPPORTED)
+_MAX_UNREAD_REPLIES = 1 << 20  # bytes of replies buffered for a terminal that does not read them
 _LOG_FAULTS = 3  # per connection at WARNING; the rest at DEBUG (a garbage stream must not flood the log)
 
 
@@ -158,8 +159,12 @@ class TerminalConnection(asyncio.Protocol):
 
     def flush_out(self) -> None:
         out, self.out = self.out, []
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.write(b"".join(out) if len(out) > 1 else out[0])
+            if t.get_write_buffer_size() > _MAX_UNREAD_REPLIES:  # it sends but never reads: bounded memory
+                self.gw.stats.closed_faults += 1
+                self.close("does not read its replies")
 
     def answer(self, h: Header, result: int) -> None:
         self.send(self.replies.general(h, h.serial, h.msg_id, result))

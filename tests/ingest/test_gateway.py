@@ -297,3 +297,17 @@ async def test_escaped_bytes_split_across_reads(gateway, fleet, redis_client):
     assert [r[2] for r in t.replies if r[0] == s] == [0]
     assert bus_frame(redis_client, names(fleet)).get_column("lat").to_list() == [decode_location(body).lat]
     t.close()
+
+
+async def test_a_terminal_sending_mostly_garbage_is_closed(fleet, services):
+    gw = start(fleet, services, max_faults=10)
+    try:
+        junk = await authed(gw, "13800000001")
+        ok = await authed(gw, "13800000002")
+        junk.write(b"\x7e\x01\x02\x7e" * 50)  # 50 frames too short to be anything
+        await asyncio.wait_for(junk.closed.wait(), 5)
+        assert await ok.heartbeat() == 0
+        assert gw.stats.closed_faults == 1
+        ok.close()
+    finally:
+        gw.stop()
