@@ -19,6 +19,9 @@ def register(app: typer.Typer) -> None:
         dropout: float | None = typer.Option(None, help="back-filled outages per vehicle-hour"),
         violation_rate: float | None = typer.Option(None, "--violation-rate", help="violations per vehicle-hour"),
         start_ts_ms: int | None = typer.Option(None, "--start-ts-ms", help="start (UTC epoch ms) instead of the file's"),
+        live: str | None = typer.Option(None, "--live", help="also stream to this FleetWatch base URL over HTTP"),
+        token: str = typer.Option("demo-token", "--token", help="ingest bearer token for --live"),
+        speed: float = typer.Option(1.0, "--speed", help="--live pace: N× real time"),
     ) -> None:
         """Simulate a city (real Futian roads) with ground truth; write Parquet/JSON/GeoJSON to DIR."""
         from scenarios.sim import generate, load_scenario
@@ -34,3 +37,10 @@ def register(app: typer.Typer) -> None:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(r.truth.group_by("kind").len().iter_rows()))
         typer.echo(f"{cfg.name} seed {cfg.seed}: {len(r.vehicles)} vehicles, {r.fixes.height} fixes, "
                    f"{r.truth.height} violations ({kinds}) in {r.elapsed_s:.1f} s → {out}")
+        if live:
+            from scenarios.sim.live import stream
+
+            typer.echo(f"streaming to {live} at {speed}× real time (Ctrl-C stops)")
+            st = stream(r.fixes, live, token, speed=speed)
+            typer.echo(f"sent {st.sent} fixes in {st.batches} batches; rejected {st.rejected_fixes} "
+                       f"in {st.rejected_batches} batches")

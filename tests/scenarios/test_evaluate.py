@@ -79,3 +79,27 @@ def test_simulate_cli_writes_every_file(tmp_path):
         assert (tmp_path / f).stat().st_size > 0, f
     man = json.loads((tmp_path / "manifest.json").read_text())
     assert man["vehicles"] == 30 and man["scenario"] == "sanitation"
+
+
+def test_live_stream_posts_batches_in_delivery_order(monkeypatch):
+    """The live streamer paces by delivery time and posts NDJSON batches (a fake transport records them)."""
+    import httpx
+
+    from scenarios.sim import generate, load_scenario
+    from scenarios.sim.live import stream
+
+    sim = generate(load_scenario("standard", vehicles=10, hours=0.1, seed=2))
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        rows = [json.loads(line) for line in request.content.decode().splitlines() if line]
+        seen.extend(r["ts_ms"] for r in rows)
+        assert request.headers["Authorization"] == "Bearer t"
+        return httpx.Response(200, json={"accepted": len(rows)})
+
+    real = httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(handler), **kw))
+    clock = iter(range(0, 10_000_000, 5)).__next__  # 5 s of wall time per tick
+    st = stream(sim.fixes, "http://x", "t", speed=1.0, sleep=lambda s: None, clock=clock)
+    assert st.sent == sim.fixes.height == len(seen) and st.rejected_batches == 0
+    assert st.batches > 10
