@@ -77,10 +77,20 @@ def cell_resolution(cells: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return ((cells & _RES_MASK) >> _RES_SHIFT).astype(np.int64)
 
 
+CLEAR_RES = ~_RES_MASK
+"""AND-mask clearing a cell's resolution field (see `parent_bits`)."""
+
+
+def parent_bits(res: int) -> np.uint64:
+    """OR-bits turning a cell with cleared resolution field into its ancestor at `res`: the resolution,
+    and digits res+1 … 15 set to 7. Ancestor = (cell & CLEAR_RES) | parent_bits(res)."""
+    return (np.uint64(res) << _RES_SHIFT) | _low_bits(15 - res)
+
+
 def parent_cells(cells: npt.ArrayLike, res: int) -> U64:
     """Ancestor of each cell at `res` (cells must be at `res` or finer), by bit arithmetic. 0 stays 0."""
     cells = np.asarray(cells, dtype=np.uint64)
-    out = (cells & ~_RES_MASK) | (np.uint64(res) << _RES_SHIFT) | _low_bits(15 - res)
+    out = (cells & CLEAR_RES) | parent_bits(res)
     return np.where(cells == 0, np.uint64(0), out)
 
 

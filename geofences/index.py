@@ -34,7 +34,9 @@ from geofences import _kernels as _k
 from geofences.cellhash import CellMap
 from geofences.cover import TEST_CAPSULE, TEST_PARITY, CoverEntries, fence_cover
 from geofences.exact import ExactShapes, corridor_offsets_m, polygon_edges
-from geofences.h3util import DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_cells
+from geofences.h3util import (
+    CLEAR_RES, DEFAULT_FIX_RES, U64, cell_resolution, cells_at, child_digits, parent_bits, parent_cells,
+)
 from geofences.kinds import FenceKind
 from geofences.local import M_PER_DEG_LAT
 from geofences.model import ActivityTable, Fence
@@ -171,10 +173,9 @@ class FenceIndex:
         """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order."""
         b = self._buckets
         res, bres = self.res, self._bucket_res
-        clear = ~(np.uint64(0xF) << np.uint64(52))
-        v = _k.cell_values(
-            cells, clear, _res_bits(res), _res_bits(bres), np.uint64(3 * (15 - res)), np.uint64(8 ** (res - bres) - 1),
-            b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
+        v = _k.cell_values(  # slot = digits bres+1 … res (see h3util.child_digits)
+            cells, CLEAR_RES, parent_bits(res), parent_bits(bres), np.uint64(3 * (15 - res)),
+            np.uint64(8 ** (res - bres) - 1), b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
         )
         return _k.expand(v, self._group_ptr, self._entries)
 
@@ -224,11 +225,6 @@ def _parity_records(e: CoverEntries, edges: npt.NDArray[np.float64]) -> tuple[np
     for c in range(4):
         rec[first + c] = edges[e.list_edge, c]
     return rec, offsets
-
-
-def _res_bits(res: int) -> np.uint64:
-    """Bits to OR into a cell with cleared resolution field to make its ancestor at `res` (see h3util)."""
-    return np.uint64((res << 52) | ((1 << (3 * (15 - res))) - 1))
 
 
 def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
