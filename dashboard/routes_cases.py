@@ -32,6 +32,7 @@ from tracker.cases.model import Case, Command
 from tracker.cases.settings import CasesSettings
 from tracker.cases.stats import DIMENSIONS
 from tracker.cases.vocab import Role
+from tracker.edges import audit
 from tracker.edges import cases_store as store
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,7 @@ async def ws_cases(ws: WebSocket) -> None:
 
 def _scan_once(state: Any, cfg: CasesSettings, disp: Dispatcher) -> int:
     with state.db() as conn:
+        audit.drain_pending(conn)
         opened = store.intake(conn, disp, cfg.sla, cfg)
         escalated = store.escalate(conn, cfg.sla)
     for case in opened:

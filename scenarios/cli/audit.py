@@ -40,7 +40,20 @@ def verify(
         seq, h = report.head or (0, "")
         status = "OK" if report.ok else f"FAILED ({len(report.problems)} problem(s))"
         typer.echo(f"audit log {status}: {report.rows} rows checked, head {seq}:{h}")
+        if report.pending:
+            typer.echo(f"{report.pending} captured change(s) not chained yet (`fleetwatch audit drain`)")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def drain() -> None:
+    """Chain the fence/permit/plan changes the database captured (the web app does this periodically)."""
+    from tracker.edges import audit
+    from tracker.edges.db import connect_from_settings
+
+    with connect_from_settings() as conn:
+        n = audit.drain_pending(conn)
+    typer.echo(f"chained {n} captured change(s)")
 
 
 @app.command()

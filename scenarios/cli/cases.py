@@ -99,7 +99,7 @@ def scan() -> None:
     import redis
 
     from tracker.cases.dispatch import Dispatcher
-    from tracker.edges import cases_store
+    from tracker.edges import audit, cases_store
     from tracker.edges.db import migrate
     from tracker.edges.services import ensure_services
 
@@ -108,6 +108,7 @@ def scan() -> None:
     try:
         with psycopg.connect(services.database_url, autocommit=True) as conn:
             migrate(conn)
+            audit.drain_pending(conn)
             opened = cases_store.intake(conn, Dispatcher(cfg.routing), cfg.sla, cfg)
             escalated = cases_store.escalate(conn, cfg.sla)
         r = redis.Redis.from_url(services.redis_url)

@@ -161,3 +161,43 @@ def test_fixes_are_append_only_except_for_logged_retention(pg_conn):
     assert e.to_dict()["details"]["partitions_dropped"] == ["fixes_20260101"]
     with pytest.raises(psycopg.Error):  # the switch was local to the retention transaction
         pg_conn.execute("DELETE FROM fixes")
+
+
+def test_fence_and_permit_changes_are_captured_without_any_call(pg_conn):
+    """The capture triggers chain every fence/permit change, whoever wrote it."""
+    from datetime import date
+
+    import shapely
+
+    from geofences.model import Fence
+    from geofences.store import save_fences
+    from tracker.edges.refstore import save_docs
+    from tracker.reference import Permit
+
+    site = Fence(id="S1", name="site", kind="construction_site", shape="circle", radius_m=100,
+                 geometry=shapely.Point(114.02, 22.52))
+    save_fences(pg_conn, [site], actor="clerk")
+    save_fences(pg_conn, [Fence(id="S1", name="site", kind="construction_site", shape="circle", radius_m=150,
+                                geometry=site.geometry)], actor="clerk")
+    permit = Permit(id="P1", vehicles=("V1",), company="A", origin_fence="S1", disposal_fence="D1", route_fence="R1",
+                    valid_from=date(2026, 1, 1), valid_to=date(2026, 12, 31))
+    with pg_conn.transaction():
+        pg_conn.execute("SET LOCAL fleetwatch.actor = 'approver-li'")
+        save_docs(pg_conn, "permit", [permit], actor="clerk")
+    assert audit.pending_count(pg_conn) == 4
+    with pytest.raises(psycopg.Error):
+        pg_conn.execute("DELETE FROM audit_pending")
+    with pytest.raises(psycopg.Error):
+        pg_conn.execute("UPDATE audit_pending SET actor = 'x'")
+    assert audit.verify(pg_conn).pending == 4
+    audit.append(pg_conn, "ops", "user.create", "user", "u1", {})  # any append chains the queue first
+    rows = list(reversed(audit.entries(pg_conn)))
+    assert [(e.action, e.object_id, e.actor) for e in rows] == [
+        ("fence.save", "S1", "clerk"), ("fence.close", "S1", "clerk"), ("fence.save", "S1", "clerk"),
+        ("permit.save", "P1", "approver-li"), ("user.create", "u1", "ops")]
+    d = [e.to_dict()["details"] for e in rows]
+    assert d[0]["row"]["version"] == 1 and "geometry" not in d[0]["row"] and len(d[0]["row"]["geometry_md5"]) == 32
+    assert d[1]["row"]["version"] == 1 and d[1]["row"]["recorded_to"] and d[2]["row"]["radius_m"] == 150
+    assert d[3]["row"]["body_md5"] and d[3]["table"] == "reference_docs"
+    assert audit.pending_count(pg_conn) == 0 and audit.verify(pg_conn).ok
+    assert audit.drain_pending(pg_conn) == 0

@@ -1,7 +1,10 @@
 """The tamper-evident audit log: an append-only hash chain in PostgreSQL.
 
-Every case action and every change to fences, permits, plans and users is appended with
-`append(conn, actor, action, object_type, object_id, details)`. Row n stores
+Every case action and every change to users is appended with
+`append(conn, actor, action, object_type, object_id, details)`. Changes to fences, permits, orders and plans
+need no call: triggers (migration 0502) queue them in `audit_pending` inside the writer's transaction, and
+they are chained on the next `append`, web-app scan or `fleetwatch audit drain`, so no code path can change
+them without a trace. Row n stores
 `hash_n = sha256(hash_{n-1} ‖ "\n" ‖ canonical JSON of row n)` (row 1 chains to 64 zeros), and
 `audit_head` holds the newest (seq, hash).
 
@@ -39,7 +42,7 @@ import msgspec
 import psycopg
 
 __all__ = ["GENESIS", "AuditEntry", "Problem", "VerifyReport", "canonical_json", "row_hash", "append", "head",
-           "entries", "verify", "purge_fixes"]
+           "entries", "verify", "purge_fixes", "drain_pending", "pending_count"]
 
 GENESIS = "0" * 64
 _COLUMNS = "seq, at, actor, action, object_type, object_id, details, prev_hash, hash"
@@ -97,21 +100,50 @@ class AuditEntry:
                 "details": json.loads(self.details), "prev_hash": self.prev_hash, "hash": self.hash}
 
 
+def _append_locked(conn: psycopg.Connection, actor: str, action: str, object_type: str, object_id: str,
+                   text: str) -> AuditEntry:
+    seq0, prev, at = conn.execute(  # type: ignore[misc]
+        "SELECT seq, hash, clock_timestamp() FROM audit_head FOR UPDATE").fetchone()
+    seq = seq0 + 1
+    h = row_hash(prev, seq, at, actor, action, object_type, object_id, text)
+    conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                 (seq, at, actor, action, object_type, object_id, text, prev, h))
+    conn.execute("UPDATE audit_head SET seq = %s, hash = %s", (seq, h))
+    return AuditEntry(seq, at, actor, action, object_type, object_id, text, prev, h)
+
+
+def _drain(conn: psycopg.Connection, limit: int) -> int:
+    conn.execute("SELECT 1 FROM audit_head FOR UPDATE")  # one drainer at a time, before reading the queue
+    rows = conn.execute(
+        "SELECT id, at, actor, action, object_type, object_id, details FROM audit_pending "
+        "WHERE appended_seq IS NULL ORDER BY id LIMIT %s", (limit,)).fetchall()
+    for pid, at, actor, action, otype, oid, details in rows:
+        e = _append_locked(conn, actor, action, otype, oid,
+                           canonical_json({**details, "captured_at": at, "pending_id": pid}))
+        conn.execute("UPDATE audit_pending SET appended_seq = %s WHERE id = %s", (e.seq, pid))
+    return len(rows)
+
+
 def append(conn: psycopg.Connection, actor: str, action: str, object_type: str, object_id: str | int,
            details: dict[str, Any] | None = None) -> AuditEntry:
     """Append one row to the chain, inside the caller's transaction (or its own when autocommit).
 
-    Call it in the same transaction as the change it records, so both commit or neither does."""
+    Call it in the same transaction as the change it records, so both commit or neither does. Changes the
+    database captured by itself (fences, permits, plans: `audit_pending`) are chained first."""
     text = canonical_json(details or {})
     with conn.transaction():
-        seq0, prev, at = conn.execute(  # type: ignore[misc]
-            "SELECT seq, hash, clock_timestamp() FROM audit_head FOR UPDATE").fetchone()
-        seq = seq0 + 1
-        h = row_hash(prev, seq, at, actor, action, object_type, str(object_id), text)
-        conn.execute(f"INSERT INTO audit_log ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                     (seq, at, actor, action, object_type, str(object_id), text, prev, h))
-        conn.execute("UPDATE audit_head SET seq = %s, hash = %s", (seq, h))
-    return AuditEntry(seq, at, actor, action, object_type, str(object_id), text, prev, h)
+        _drain(conn, 1000)
+        return _append_locked(conn, actor, action, object_type, str(object_id), text)
+
+
+def drain_pending(conn: psycopg.Connection, limit: int = 10_000) -> int:
+    """Chain the changes the capture triggers queued (fence, permit, order, plan saves); returns how many."""
+    with conn.transaction():
+        return _drain(conn, limit)
+
+
+def pending_count(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM audit_pending WHERE appended_seq IS NULL").fetchone()[0])  # type: ignore[index]
 
 
 def head(conn: psycopg.Connection) -> tuple[int, str]:
@@ -150,6 +182,7 @@ class VerifyReport:
     rows: int = 0
     head: tuple[int, str] | None = None
     problems: list[Problem] = field(default_factory=list)
+    pending: int = 0  # captured changes not chained yet (informational)
 
     @property
     def ok(self) -> bool:
@@ -157,7 +190,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "rows": self.rows, "head": list(self.head) if self.head else None,
-                "problems": [p.__dict__ for p in self.problems]}
+                "pending": self.pending, "problems": [p.__dict__ for p in self.problems]}
 
 
 def _stream(conn: psycopg.Connection, batch: int = 5000) -> Iterator[AuditEntry]:
@@ -183,7 +216,7 @@ def verify(conn: psycopg.Connection, expect: tuple[int, str] | None = None) -> V
       that differs from the last row's;
     * anchor_mismatch: `expect` = (seq, hash) published earlier does not match the row now stored.
     """
-    report = VerifyReport(head=head(conn))
+    report = VerifyReport(head=head(conn), pending=pending_count(conn))
     prev_seq, prev_hash = 0, GENESIS
     anchor_seen = expect is None or expect[0] == 0
     for e in _stream(conn):
