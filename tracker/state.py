@@ -282,6 +282,19 @@ def _push(vidx, ts, lon, lat, spd, hdg, flg, load, drum, k, r_ts, r_lon, r_lat, 
                 gaps[v, j, 0] = last_ts[v]
                 gaps[v, j, 1] = ts[i]
             last_ts[v] = ts[i]
+        else:  # a replayed late fix: the silence it falls in was not one; keep the larger remainder
+            for j in range(gaps.shape[1]):
+                a, b = gaps[v, j, 0], gaps[v, j, 1]
+                if a < ts[i] < b:
+                    if ts[i] - a >= b - ts[i]:
+                        b = ts[i]
+                    else:
+                        a = ts[i]
+                    if b - a < gap_min:
+                        a = np.iinfo(np.int64).min
+                        b = np.iinfo(np.int64).min
+                    gaps[v, j, 0] = a
+                    gaps[v, j, 1] = b
         if ts[i] < first_ts[v]:
             first_ts[v] = ts[i]
 
