@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -130,16 +129,25 @@ def _read(source: str | Path | dict | Sequence[dict]) -> Any:
     if isinstance(source, str) and source.lstrip().startswith(("{", "[")):
         text, kml = source, False
     elif isinstance(source, str) and source.lstrip().startswith("<"):
-        return kml_to_geojson(source)
+        return _kml(source)
     else:
         path = Path(source)
         text, kml = path.read_text(encoding="utf-8-sig"), path.suffix.lower() == ".kml"
     if kml:
-        return kml_to_geojson(text)
+        return _kml(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise FenceImportError([(-1, None, f"not valid JSON: {e}")]) from None
+
+
+def _kml(text: str) -> dict[str, Any]:
+    from geofences.kml import KmlError, kml_to_geojson
+
+    try:
+        return kml_to_geojson(text)
+    except KmlError as e:
+        raise FenceImportError([(-1, None, str(e))]) from None
 
 
 def _feature_id(feat: Any) -> str | None:
@@ -383,82 +391,3 @@ def dump_fences(fences: Sequence[Fence], crs: Crs | str = Crs.WGS84) -> dict[str
         for f in fences
     ]
     return {"type": "FeatureCollection", "coordinate_system": crs.value, "features": features}
-
-
-# --- KML ---------------------------------------------------------------------------------------------
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _coords(text: str | None) -> list[list[float]]:
-    out = []
-    for tup in (text or "").split():
-        parts = tup.split(",")
-        out.append([float(parts[0]), float(parts[1])])
-    return out
-
-
-def _kml_geometry(el: ET.Element) -> dict | None:
-    name = _local(el.tag)
-    if name == "Point":
-        c = _coords(_find_text(el, "coordinates"))
-        return {"type": "Point", "coordinates": c[0]} if c else None
-    if name == "LineString":
-        return {"type": "LineString", "coordinates": _coords(_find_text(el, "coordinates"))}
-    if name == "Polygon":
-        rings = []
-        for boundary in ("outerBoundaryIs", "innerBoundaryIs"):
-            for b in el.iter():
-                if _local(b.tag) == boundary:
-                    rings.append(_coords(_find_text(b, "coordinates")))
-        return {"type": "Polygon", "coordinates": rings}
-    if name == "MultiGeometry":
-        parts = [g for child in el if (g := _kml_geometry(child))]
-        if parts and all(p["type"] == "Polygon" for p in parts):
-            return {"type": "MultiPolygon", "coordinates": [p["coordinates"] for p in parts]}
-        return parts[0] if len(parts) == 1 else {"type": "GeometryCollection", "geometries": parts}
-    return None
-
-
-def _find_text(el: ET.Element, local_name: str) -> str | None:
-    for child in el.iter():
-        if _local(child.tag) == local_name:
-            return child.text
-    return None
-
-
-def kml_to_geojson(text: str) -> dict[str, Any]:
-    """KML Placemarks → a GeoJSON FeatureCollection with the same property schema: `<name>` becomes
-    `name`, `<ExtendedData>` Data/SimpleData become properties, the Placemark id attribute the id."""
-    try:
-        root = ET.fromstring(text.encode("utf-8") if isinstance(text, str) else text)
-    except ET.ParseError as e:
-        raise FenceImportError([(-1, None, f"not valid KML: {e}")]) from None
-    features = []
-    for pm in root.iter():
-        if _local(pm.tag) != "Placemark":
-            continue
-        props: dict[str, Any] = {}
-        geometry = None
-        for child in pm:
-            tag = _local(child.tag)
-            if tag == "name":
-                props["name"] = (child.text or "").strip()
-            elif tag == "ExtendedData":
-                for d in child.iter():
-                    if _local(d.tag) == "Data":
-                        props[d.get("name")] = _find_text(d, "value")
-                    elif _local(d.tag) == "SimpleData":
-                        props[d.get("name")] = d.text
-            elif geometry is None:
-                geometry = _kml_geometry(child)
-        for key in ("tags", "windows"):
-            if isinstance(props.get(key), str) and props[key].lstrip().startswith(("{", "[")):
-                props[key] = json.loads(props[key])
-        feat = {"type": "Feature", "properties": props, "geometry": geometry}
-        if pm.get("id"):
-            feat["id"] = pm.get("id")
-        features.append(feat)
-    return {"type": "FeatureCollection", "features": features}
