@@ -364,7 +364,7 @@ def timed_stretch(ctx: Ctx, path: Polyline, v_kmh: float, length_m: float, fallb
 
 
 def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan | None) -> None:
-    city, tl, pp, tp = ctx.city, ctx.tl, ctx.cfg.permits, ctx.cfg.truth
+    city, tl, pp, tp, cfg = ctx.city, ctx.tl, ctx.cfg.permits, ctx.cfg.truth, ctx.cfg
     assert tl is not None
     route = city.route_edges[permit.id]
     kind = plan.kind if plan is not None and plan.due(tl.t_s) else None
@@ -381,8 +381,15 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
             split = int(net.edge_v[route[k - 1]])
             far = np.hypot(net.node_x - net.node_x[split], net.node_y - net.node_y[split])
             cand = np.flatnonzero(pool & (far < 1200))
-            if cand.size:
-                w = int(cand[int(ctx.rng.integers(cand.size))])
+            w = -1
+            for c in ctx.rng.permutation(cand)[:8]:  # a detour long enough to be unmistakable
+                detour = net.path_geometry(city.router.route_via([split, int(c), disp.node]))
+                seg = np.hypot(np.diff(detour.x), np.diff(detour.y))
+                off = poly.distance_to(detour.x[1:], detour.y[1:]) > cfg.permits.corridor_half_width_m
+                if float(seg[off].sum()) >= tp.deviation_design_m:
+                    w = int(c)
+                    break
+            if w >= 0:
                 drive_edges(ctx, route[:k], tag=f"trip:{permit.id}")
                 t0 = tl.t_s
                 go(ctx, disp.node, via=[w], tag=f"trip:{permit.id}:deviation", into=disp)

@@ -122,6 +122,7 @@ class TruthParams(_M):
     deviation_min_s: float = 60.0
     deviation_min_m: float = 200.0
     deviation_far_m: Range = (250.0, 600.0)  # how far off the corridor a deviating truck goes
+    deviation_design_m: float = 900.0  # a detour drives at least this far outside the corridor (≈ 90 s)
     unsealed_min_s: float = 30.0
     unsealed_s: Range = (120.0, 300.0)
     dumping_stop_min_s: float = 300.0

@@ -97,8 +97,10 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
                 continue
             m = (t >= span[0]) & (t <= span[1])
             length = float(np.hypot(np.diff(x[m]), np.diff(y[m])).sum())
-            ok = (span[1] - span[0] >= tp.deviation_min_s + 30 and length >= tp.deviation_min_m + 100
-                  and d[m].max() >= cfg.permits.corridor_half_width_m + 100)
+            # over the rule's thresholds = a violation (detours are designed well beyond them, so labels are
+            # not borderline); under them = a near miss the engine must not flag
+            ok = (span[1] - span[0] >= tp.deviation_min_s and length >= tp.deviation_min_m
+                  and d[m].max() >= cfg.permits.corridor_half_width_m + 50)
             row(kind, span[0], span[1], place=permit.route_fence, into=None if ok else near,
                 notes={"outside_m": round(length), "max_off_m": round(float(d[m].max()))})
         elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge", "signal_loss"):
@@ -116,7 +118,7 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             if t.size < 2:
                 continue
             span = _longest(kmh > kp.speed_limit_kmh, t)
-            if span is not None and span[1] - span[0] >= tp.speeding_min_s + 20:
+            if span is not None and span[1] - span[0] >= tp.speeding_min_s:
                 row(kind, span[0], span[1], notes={"limit_kmh": kp.speed_limit_kmh, "max_kmh": round(float(kmh.max()), 1)})
             elif span is not None:
                 row(kind, span[0], span[1], into=near)
@@ -136,7 +138,7 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
                 continue
             dev = tl.state_at("device_on", t, 0).astype(bool)
             span = _longest(dev & (kmh > float(e["band_max"])), t)
-            if span is not None and span[1] - span[0] >= tp.sweeping_min_s + 30:
+            if span is not None and span[1] - span[0] >= tp.sweeping_min_s:
                 row(kind, span[0], span[1], notes={"band_max_kmh": e["band_max"]})
             elif span is not None:
                 row(kind, span[0], span[1], into=near)
