@@ -14,7 +14,7 @@ from tracker.cases.machine import (
 )
 from tracker.cases.model import Actor, Case, Command
 from tracker.cases.sla import SlaPolicy, due_escalations
-from tracker.cases.vocab import Action, CaseStage, Priority, Resolution, Role
+from tracker.cases.vocab import Action, CaseStage, Resolution, Role
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 POLICY = SlaPolicy()

@@ -94,6 +94,8 @@ DEFAULT_URGENT_KINDS: frozenset[str] = frozenset(
 """Kinds dispatched on the urgent clock by default: pollution in progress that a team can still stop."""
 
 LABELS_ZH: dict[str, str] = {
+    "collect": "采集",  # the history row of a case's creation (not a command)
+    "escalate": "督办",  # the history row of an SLA escalation (by the system)
     Action.ACCEPT: "立案",
     Action.DISMISS: "不予立案",
     Action.DISPATCH: "派遣",
