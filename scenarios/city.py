@@ -341,9 +341,10 @@ class _CityBuilder:
         active = [z for z in zones if self._zone_active(z)]
         router = Router(net, blocked_by(active, p.zone_clearance_m))
         core = set(all_blocked.largest_component().tolist())
-        ok_nodes = np.array(sorted(n for n in core if n < net.n_nodes and all(
-            np.hypot(net.node_x[n] - z.x, net.node_y[n] - z.y) > float(z.radius_m or 0) + p.zone_clearance_m + 120
-            for z in zones)))
+        clear = np.ones(net.n_nodes, bool)
+        for z in zones:
+            clear &= np.hypot(net.node_x - z.x, net.node_y - z.y) > float(z.radius_m or 0) + p.zone_clearance_m + 120
+        ok_nodes = np.array(sorted(n for n in core if clear[n]), dtype=np.int64)
         # avoid the arterials' own far nodes as ordinary places
         ok_nodes = ok_nodes[net.node_osm[ok_nodes] >= 0]
         places: dict[str, Place] = {}
@@ -358,7 +359,7 @@ class _CityBuilder:
                 if n_made >= count:
                     break
                 x, y = float(net.node_x[n]), float(net.node_y[n])
-                if any((x - a) ** 2 + (y - b) ** 2 < sep * sep for a, b in taken):
+                if taken and (((np.asarray(taken) - (x, y)) ** 2).sum(1) < sep * sep).any():
                     continue
                 ring = None
                 if shape == "polygon":

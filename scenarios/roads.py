@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,14 @@ class RoadNetwork:
     geom_x: np.ndarray
     geom_y: np.ndarray
     _pair_edge: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
+    edge_major: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
 
     def __post_init__(self) -> None:
         # the fastest edge per (u, v) pair: csgraph would *sum* parallel edges, so keep one explicitly
-        t = self.edge_time_s
-        best: dict[tuple[int, int], int] = {}
-        for e in np.argsort(t, kind="stable"):
-            best.setdefault((int(self.edge_u[e]), int(self.edge_v[e])), int(e))
-        self._pair_edge = best
+        sel = _fastest_per_pair(self, np.ones(self.n_edges, bool))
+        self._pair_edge = dict(zip(zip(self.edge_u[sel].tolist(), self.edge_v[sel].tolist(), strict=True),
+                                   sel.tolist(), strict=True))
+        self.edge_major = np.array([h in MAJOR_ROADS for h in self.edge_highway], dtype=bool)
 
     # sizes and derived arrays
     @property
@@ -201,8 +202,7 @@ class Polyline:
         keep = np.concatenate([[True], seg > 0.05])  # drop repeated vertices (zero-length segments)
         x, y, edge = x[keep], y[keep], edge[keep]
         cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
-        hw = np.array([net.edge_highway[int(e)] in MAJOR_ROADS for e in edge], dtype=bool)
-        return cls(x=x, y=y, edge=edge, cum_m=cum, speed_limit_kmh=net.edge_speed_kmh[edge], major=hw)
+        return cls(x=x, y=y, edge=edge, cum_m=cum, speed_limit_kmh=net.edge_speed_kmh[edge], major=net.edge_major[edge])
 
     @property
     def length_m(self) -> float:
@@ -247,6 +247,15 @@ class Polyline:
 # -- routing --------------------------------------------------------------------------------------------------
 
 
+def _fastest_per_pair(net: RoadNetwork, ok: np.ndarray) -> np.ndarray:
+    """Edge index of the fastest allowed edge for every (u, v) pair that has one (vectorised)."""
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(net.edge_time_s[idx], kind="stable")]
+    keys = net.edge_u[order].astype(np.int64) * net.n_nodes + net.edge_v[order]
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(order[first])
+
+
 class Router:
     """Fastest paths (by free-flow time at the legal limit) on the network, optionally with edges blocked.
 
@@ -257,19 +266,10 @@ class Router:
         self.net = net
         ok = np.ones(net.n_edges, bool) if blocked is None else ~np.asarray(blocked, bool)
         self.blocked = ~ok
-        t = net.edge_time_s
-        pair_ok = {k: e for k, e in net._pair_edge.items() if ok[e]}
-        # fastest *unblocked* edge per pair
-        for e in np.argsort(t, kind="stable"):
-            k = (int(net.edge_u[e]), int(net.edge_v[e]))
-            if ok[e] and (k not in pair_ok or not ok[pair_ok[k]]):
-                pair_ok[k] = int(e)
-        self._pair = pair_ok
-        keys = sorted(pair_ok)
-        rows = np.array([k[0] for k in keys], dtype=np.int32)
-        cols = np.array([k[1] for k in keys], dtype=np.int32)
-        w = np.array([t[pair_ok[k]] for k in keys])
-        self._graph = sp.csr_matrix((w, (rows, cols)), shape=(net.n_nodes, net.n_nodes))
+        sel = _fastest_per_pair(net, ok)  # fastest *unblocked* edge per (u, v)
+        rows, cols = net.edge_u[sel], net.edge_v[sel]
+        self._pair = dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), sel.tolist(), strict=True))
+        self._graph = sp.csr_matrix((net.edge_time_s[sel], (rows, cols)), shape=(net.n_nodes, net.n_nodes))
         self._pred: dict[int, np.ndarray] = {}
         self._dist: dict[int, np.ndarray] = {}
 
@@ -339,8 +339,14 @@ def load_roads(path: str | Path = ROADS_PATH, *, speed_defaults_kmh: Mapping[str
                largest_component: bool = True) -> RoadNetwork:
     """Read a GeoJSON of directed edges (properties `u`, `v`, `highway`, `maxspeed`, `name`) into a network.
 
-    Keeps drivable road classes and (by default) the largest strongly connected component."""
-    defaults = {**DEFAULT_SPEED_KMH, **(speed_defaults_kmh or {})}
+    Keeps drivable road classes and (by default) the largest strongly connected component. Cached per
+    (path, speed defaults): networks are never mutated (`with_arterial` returns a copy)."""
+    return _load_roads(str(path), tuple(sorted((speed_defaults_kmh or {}).items())), largest_component)
+
+
+@lru_cache(maxsize=4)
+def _load_roads(path: str, speed_defaults: tuple[tuple[str, float], ...], largest_component: bool) -> RoadNetwork:
+    defaults = {**DEFAULT_SPEED_KMH, **dict(speed_defaults)}
     feats = json.loads(Path(path).read_text(encoding="utf-8"))["features"]
     rows = []
     for f in feats:
