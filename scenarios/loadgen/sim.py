@@ -60,6 +60,8 @@ class LoadResult:
     unanswered: int = 0
     window_fixes_ok: int = 0  # acknowledged between go and go + duration
     window_s: float = 0.0
+    go_wall: float = 0.0  # time.time() when the load phase started
+    end_wall: float = 0.0  # time.time() when every frame was answered (or the drain timed out)
     latencies_ms: list[float] = field(default_factory=list)
     acked: list[tuple[str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -70,6 +72,8 @@ class LoadResult:
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.setup_s = max(self.setup_s, o.setup_s)
         self.window_s = max(self.window_s, o.window_s)
+        self.go_wall = max(self.go_wall, o.go_wall)
+        self.end_wall = max(self.end_wall, o.end_wall)
         self.latencies_ms += o.latencies_ms
         self.acked += o.acked
         self.errors += o.errors[:20]
@@ -139,6 +143,7 @@ async def run_terminals(spec: LoadSpec, phones: list[str], go: Any = None, ready
             await asyncio.sleep(0.01)
     t0_ms = spec.t0_ms or int(time.time() * 1000) - 6 * 3600 * 1000
     start = time.monotonic()
+    res.go_wall = time.time()
     end = start + spec.duration_s
     stop = False
 
@@ -195,6 +200,7 @@ async def run_terminals(spec: LoadSpec, phones: list[str], go: Any = None, ready
     deadline = time.monotonic() + spec.drain_s
     while any(s.term.pending for s in sims) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    res.end_wall = time.time()
     for s in sims:
         st = s.term.stats
         res.frames_sent += st.frames_sent

@@ -30,11 +30,21 @@ def partition_name(day: date) -> str:
     return f"fixes_{day:%Y%m%d}"
 
 
+_PARTITION_LOCK = 0x46_57_50_41  # "FWPA": serialises partition creation between writer processes
+
+
 def ensure_partitions(conn: psycopg.Connection, days: list[date]) -> None:
+    """Create missing daily partitions. Two workers creating the same day at once would collide
+    (`CREATE TABLE IF NOT EXISTS` is not race-safe: DuplicateTable aborts the transaction), so creators take a
+    transaction-scoped advisory lock first; the check after the lock sees the other's committed table."""
     key = conn.info.dsn
+    locked = False
     for day in sorted(set(days)):
         if (key, day) in _known_partitions:
             continue
+        if not locked:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+            locked = True
         nxt = day + timedelta(days=1)
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {partition_name(day)} PARTITION OF fixes "

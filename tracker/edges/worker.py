@@ -69,7 +69,7 @@ class Worker:
     """Consumes a set of shards. One worker process per shard set; vehicles never move between shards."""
 
     def __init__(self, settings: Settings, redis_url: str, database_url: str, shards: list[int] | None = None,
-                 consumer: str | None = None, claim_idle_ms: int = 30_000):
+                 consumer: str | None = None, claim_idle_ms: int = 30_000, record_latency: bool = False):
         self.settings = settings
         self.names = StreamNames(settings.bus.prefix, settings.bus.shards)
         self.shards = shards if shards is not None else list(range(settings.bus.shards))
@@ -86,6 +86,8 @@ class Worker:
         self._last_reclaim = 0.0
         self._last_trim = 0.0
         self._recovered = False
+        # receive → committed latency samples (ms), kept only when asked (the ingest bench): ≤ 64 per batch
+        self.latencies_ms: list[float] | None = [] if record_latency else None
 
     # -- one step -------------------------------------------------------------------------------------------
     def _collect(self, block_ms: int, count: int) -> list[bus.Delivery]:
@@ -122,6 +124,9 @@ class Worker:
             with self.conn.transaction():
                 self.stats.stored += history.write_fixes(self.conn, frame)
                 history.upsert_alerts(self.conn, episodes)
+            if self.latencies_ms is not None:
+                rec = frame.get_column("received_ts_ms").to_numpy()
+                self.latencies_ms.extend((time.time() * 1000 - rec[:: max(1, len(rec) // 64)]).tolist())
             self._publish(frame, episodes)
         episodes_t = self.engine.advance(int(time.time() * 1000))
         if episodes_t:
