@@ -230,11 +230,12 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
         park_until(ctx, ctx.t_end_s)
         return
     site, disp = city.places[permit.origin_fence], city.places[permit.disposal_fence]
-    trip_s = city.router.travel_time_s(site.node, disp.node) * 1.6 + pp.unload_dwell_s[1]
+    bp = cfg.behaviour
+    trip_s = city.router.travel_time_s(site.node, disp.node) * bp.plan_factor + pp.unload_dwell_s[1]
     no_windows = plan is not None and plan.kind == "no_permit"
     windows = ("00:00-24:00",) if no_windows else permit.windows
     # start somewhere in the cycle so that trucks are spread over it at the scenario start
-    park_until(ctx, ctx.t_begin_s + ctx.u((0.0, 900.0)))
+    park_until(ctx, ctx.t_begin_s + ctx.u((0.0, bp.spread_start_s)))
     while tl.t_s < ctx.t_end_s:
         t = tl.t_s
         forced = plan is not None and plan.kind == "out_of_window" and plan.due(t) and t < ctx.t_end_s - trip_s
@@ -246,7 +247,7 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
                 nxt = min(nxt, max(plan.at_s, tl.t_s + 1.0))
             park_until(ctx, min(nxt, ctx.t_end_s) + (0 if forced else ctx.u((0, 300))))
             continue
-        if not forced and ctx.window_end_s(t, windows) - t < trip_s + pp.load_dwell_s[1] + 600:
+        if not forced and ctx.window_end_s(t, windows) - t < trip_s + pp.load_dwell_s[1] + bp.window_slack_s:
             # not enough window left for another full trip: go home and wait for the next window
             if ctx.node != depot.node:
                 go(ctx, depot.node, tag="to_depot", into=depot)
@@ -254,7 +255,7 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
             continue
         if ctx.node != site.node:
             gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
-            go(ctx, site.node, tag="to_site", stop_before_end=(ctx.u((180.0, 480.0)) if gate else None), plan=plan,
+            go(ctx, site.node, tag="to_site", stop_before_end=(ctx.u(bp.gate_wait_s) if gate else None), plan=plan,
                into=site)
         # loading inside the site: cover open, load rises, cover closes before the truck leaves
         dwell = ctx.u(pp.load_dwell_s)
@@ -273,11 +274,11 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
             trip = [e for e in ctx.events if e["what"] == "trip"][-1]
             ctx.events.append({**trip, "what": "v:out_of_window"})
         # another trip only if it fits in the window (a truck with no more work goes straight home empty)
-        t_next = tl.t_s + city.router.travel_time_s(ctx.node, site.node) * 1.6
+        t_next = tl.t_s + city.router.travel_time_s(ctx.node, site.node) * bp.plan_factor
         if ctx.in_windows(t_next, windows) and \
-                ctx.window_end_s(t_next, windows) - t_next >= trip_s + pp.load_dwell_s[1] + 600:
+                ctx.window_end_s(t_next, windows) - t_next >= trip_s + pp.load_dwell_s[1] + bp.window_slack_s:
             gate = plan is not None and plan.kind == "gate_wait" and plan.due(tl.t_s)
-            go(ctx, site.node, tag="return_empty", stop_before_end=(ctx.u((180.0, 480.0)) if gate else None),
+            go(ctx, site.node, tag="return_empty", stop_before_end=(ctx.u(bp.gate_wait_s) if gate else None),
                plan=plan, into=site)
         elif ctx.node != depot.node:
             go(ctx, depot.node, tag="return_home", into=depot)
@@ -285,10 +286,11 @@ def muck_truck(ctx: Ctx, permit: Permit | None, plan: Plan | None = None) -> Non
 
 def _roadside_ok(ctx: Ctx, x: float, y: float) -> bool:
     """A place to stop that is far from every allowed place and zone (so it is unambiguous)."""
+    clear = ctx.cfg.behaviour.roadside_clear_m
     for p in ctx.city.allowed_places():
-        if np.hypot(p.x - x, p.y - y) < 250:
+        if np.hypot(p.x - x, p.y - y) < clear:
             return False
-    return all(np.hypot(z.x - x, z.y - y) > float(z.radius_m or 0) + 250 for z in ctx.city.zones)
+    return all(np.hypot(z.x - x, z.y - y) > float(z.radius_m or 0) + clear for z in ctx.city.zones)
 
 
 def _arrival_s(ctx: Ctx, edges: np.ndarray) -> np.ndarray:
@@ -330,14 +332,14 @@ def _split_index(ctx: Ctx, edges: np.ndarray, lo: float = 0.3, hi: float = 0.7,
 
 
 def straight_stretch(path: Polyline, length_m: float, rng: np.random.Generator, s_min: float = 150.0,
-                     s_max: float | None = None) -> tuple[float, float] | None:
+                     s_max: float | None = None, max_turn_deg: float = 20.0) -> tuple[float, float] | None:
     """A stretch of `length_m` inside [s_min, s_max] with no turn sharper than 20° (to speed along)."""
     hi = path.length_m - 150 if s_max is None else min(s_max, path.length_m - 150)
     lo = max(s_min, 150.0)
     if hi - lo < length_m:
         return None
     turn = path.turn_deg()
-    sharp = path.cum_m[turn > 20.0]
+    sharp = path.cum_m[turn > max_turn_deg]
     bounds = np.concatenate([[lo], sharp[(sharp > lo) & (sharp < hi)], [hi]])
     gaps = np.diff(bounds)
     ok = np.flatnonzero(gaps >= length_m + 60)
@@ -357,9 +359,10 @@ def timed_stretch(ctx: Ctx, path: Polyline, v_kmh: float, length_m: float, fallb
     T = ctx.cfg.hours * 3600.0
     s_lo = float(np.interp(tp.margin_s - tl.t_s, prof.t_s, prof.s_m))
     s_hi = float(np.interp(T - tp.margin_s - 200.0 - tl.t_s, prof.t_s, prof.s_m))
-    st = straight_stretch(path, length_m, ctx.rng, s_lo, s_hi)
+    turn = ctx.cfg.behaviour.straight_turn_deg
+    st = straight_stretch(path, length_m, ctx.rng, s_lo, s_hi, turn)
     if st is None and fallback:
-        st = straight_stretch(path, v_kmh / 3.6 * (tp.speeding_min_s + 30.0), ctx.rng, s_lo, s_hi)
+        st = straight_stretch(path, v_kmh / 3.6 * (tp.speeding_min_s + 30.0), ctx.rng, s_lo, s_hi, turn)
     return st
 
 
@@ -380,7 +383,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
                 continue
             split = int(net.edge_v[route[k - 1]])
             far = np.hypot(net.node_x - net.node_x[split], net.node_y - net.node_y[split])
-            cand = np.flatnonzero(pool & (far < 1200))
+            cand = np.flatnonzero(pool & (far < cfg.behaviour.detour_within_m))
             w = -1
             for c in ctx.rng.permutation(cand)[:8]:  # a detour long enough to be unmistakable
                 detour = net.path_geometry(city.router.route_via([split, int(c), disp.node]))
@@ -437,8 +440,8 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
             v = limit + ctx.u(tp.speeding_excess_kmh)
             length = v / 3.6 * ctx.u(tp.speeding_s)
         else:
-            v = limit + ctx.u((3.0, 6.0))
-            length = v / 3.6 * ctx.u((8.0, 15.0))
+            v = limit + ctx.u(cfg.behaviour.brief_overspeed_kmh)
+            length = v / 3.6 * ctx.u(cfg.behaviour.brief_overspeed_s)
         st = timed_stretch(ctx, path, v, length, kind == "speeding")
         if st is not None:
             caps.append((st[0], st[1], v))
@@ -448,14 +451,14 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
         stops = [(s_, w) for s_, w in stops if not (caps[0][0] - 200 <= s_ <= caps[0][1] + 50)]
     if kind == "congestion_stop":
         s_stop = path.length_m * ctx.u((0.3, 0.7))
-        stops.append((s_stop, ctx.u((120.0, 240.0))))
+        stops.append((s_stop, ctx.u(cfg.behaviour.congestion_stop_s)))
         info = {"s": s_stop}
     leave(ctx)
     t0 = tl.t_s
     p = ctx.params or drive_params(ctx)
     if caps:
         p = DriveParams(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "max_speed_kmh": caps[0][2],
-                           "lateral_ms2": 3.5})
+                           "lateral_ms2": cfg.behaviour.speeder_lateral_ms2})
     tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag=f"trip:{permit.id}")
     ctx.node = disp.node
     enter(ctx, disp)
@@ -570,7 +573,7 @@ def concrete_mixer(ctx: Ctx, plant: Place, site: Place, plan: Plan | None = None
                 p = ctx.params
                 assert p is not None
                 p = DriveParams(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "max_speed_kmh": v,
-                                   "lateral_ms2": 3.5})
+                                   "lateral_ms2": ctx.cfg.behaviour.speeder_lateral_ms2})
                 leave(ctx)
                 tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag="delivery")
                 ctx.node = site.node
@@ -616,7 +619,7 @@ def refuse_truck(ctx: Ctx, points: list[Place], facility: Place, windows: list[s
     if plan is not None and plan.kind == "missed_collection" and len(points) >= 2:
         for j in ctx.rng.permutation(len(points)):
             pt = points[int(j)]
-            if any(np.hypot(p.x - pt.x, p.y - pt.y) < 120.0 for p in points if p.id != pt.id):
+            if any(np.hypot(p.x - pt.x, p.y - pt.y) < ctx.cfg.behaviour.lone_point_m for p in points if p.id != pt.id):
                 continue  # a neighbour's stop would look like a visit through GPS noise: skip a lone point
             others = [p.node for p in points if p.id != pt.id] + [facility.node]
             router = _avoiding(city, pt, ctx.cfg.city.collection_radius_m + 25.0,
@@ -748,7 +751,8 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
     kind = inject.kind if inject is not None else None
     skip: set[str] = set()
     seg_skip, overlap = _least_overlapping(ctx, plan) if kind == "missed_segment" else (None, 1.0)
-    if seg_skip is not None and overlap < 0.05 and len(plan.segments) >= 2 and inject is not None:
+    if seg_skip is not None and overlap < ctx.cfg.behaviour.segment_overlap_max and len(plan.segments) >= 2 \
+            and inject is not None:
         seg = seg_skip
         skip.add(seg.id)
         inject.done = True
@@ -832,7 +836,7 @@ def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -
     if inject.kind == "brief_fast_work":
         # device on for only the first ~20–40 s of the transit
         tl.drive(path, p, tag="transit:device_on")
-        tl.set("device_on", False, at_s=t0 + ctx.u((20.0, 40.0)))
+        tl.set("device_on", False, at_s=t0 + ctx.u(ctx.cfg.behaviour.brief_fast_work_s))
     else:
         tl.drive(path, p, tag="transit:device_on")
         tl.set("device_on", False)

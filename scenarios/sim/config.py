@@ -114,6 +114,25 @@ class SanitationParams(_M):
     lift_s: Range = (20.0, 45.0)
 
 
+class BehaviourParams(_M):
+    """How vehicles go about their day, and the shape of the deliberate near misses."""
+
+    plan_factor: float = 1.6  # drivers plan with free-flow travel time × this (signals, queues, turns)
+    spread_start_s: float = 900.0  # trucks start their first cycle up to this long after the warm-up begins
+    window_slack_s: float = 600.0  # a trip starts only if it ends this long before the permit window closes
+    gate_wait_s: Range = (180.0, 480.0)  # near miss: an empty truck queueing ~150 m before a site gate
+    congestion_stop_s: Range = (120.0, 240.0)  # near miss: a loaded truck stuck in traffic (below the dumping stop)
+    brief_overspeed_kmh: Range = (3.0, 6.0)  # near miss: above the limit by this much ...
+    brief_overspeed_s: Range = (8.0, 15.0)  # ... for this long (below the 30 s rule)
+    brief_fast_work_s: Range = (20.0, 40.0)  # near miss: device left on this long into a transit
+    speeder_lateral_ms2: float = 3.5  # a speeding driver corners harder
+    straight_turn_deg: float = 20.0  # a "straight" stretch (for speeding) has no sharper turn than this
+    roadside_clear_m: float = 250.0  # roadside violations happen at least this far from allowed places and zones
+    detour_within_m: float = 1200.0  # a deviating truck heads for a waypoint within this distance of the split
+    lone_point_m: float = 120.0  # a skipped collection point has no scheduled neighbour closer than this
+    segment_overlap_max: float = 0.05  # a skipped segment shares at most this share of its corridor
+
+
 class TruthParams(_M):
     """Thresholds the rules use (domain.md typical values) and the margins injected episodes exceed them by,
     so every labelled episode is visible in noisy data and every near miss stays clearly below."""
@@ -167,6 +186,7 @@ class ScenarioConfig(_M):
     permits: PermitParams = PermitParams()
     sanitation: SanitationParams = SanitationParams()
     truth: TruthParams = TruthParams()
+    behaviour: BehaviourParams = BehaviourParams()
     kinds: dict[str, KindParams] = Field(default_factory=lambda: dict(DEFAULT_KINDS))
     road_speed_kmh: dict[str, float] = Field(default_factory=dict)  # overrides of roads.DEFAULT_SPEED_KMH
 
