@@ -32,7 +32,7 @@ class BusSettings(BaseModel):
 
 class H3Settings(BaseModel):
     fix_res: int = Field(12, ge=7, le=15, description="finest resolution, computed once per fix (~9 m edges)")
-    fence_res: int = Field(10, ge=5, le=13, description="broad-phase resolution for fence covers (~66 m edges)")
+    fence_res: int = Field(12, ge=5, le=13, description="broad-phase resolution for fence covers (same as fixes: bit-parents need no widened margins)")
 
 
 class HttpSettings(BaseModel):
