@@ -82,6 +82,9 @@ class Worker:
         from tracker.engine import Engine
 
         self.engine = Engine(load_world(self.conn, settings), settings)
+        from tracker.edges.trips_store import TripSink
+
+        self.trip_sink = TripSink()
         self.stats = WorkerStats()
         self._last_reclaim = 0.0
         self._last_trim = 0.0
@@ -124,6 +127,7 @@ class Worker:
             with self.conn.transaction():
                 self.stats.stored += history.write_fixes(self.conn, frame)
                 history.upsert_alerts(self.conn, episodes)
+                self.trip_sink.write(self.conn, self.engine.trips.frame())
             if self.latencies_ms is not None:
                 rec = frame.get_column("received_ts_ms").to_numpy()
                 self.latencies_ms.extend((time.time() * 1000 - rec[:: max(1, len(rec) // 64)]).tolist())
