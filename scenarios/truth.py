@@ -146,6 +146,22 @@ class Checker:
         pm = self.all_permits.get(row["place_id"] or "")
         disp = self.city.places[pm.disposal_fence] if pm else None
         site = self.city.places[pm.origin_fence] if pm else None
+        # loaded without a load sensor = on a trip: the last allowed place visited before the stop is the origin
+        earlier = self.fixes(row["vehicle_id"], self.cfg.start_ms - 3_600_000, row["start_ts_ms"])
+        last_place = None  # the last place the truck *stayed* at (≥ 60 s inside), not one it drove past
+        run: list[Fix] = []
+        run_place = None
+        for f in reversed(earlier):
+            p = tuple(map(np.atleast_1d, self.xy(f)))
+            here = next((pl.id for pl in self.city.allowed_places() if bool(pl.contains(*p)[0])), None)
+            if here is not None and here == run_place:
+                run.append(f)
+            else:
+                run, run_place = ([f], here) if here is not None else ([], None)
+            if run_place is not None and (run[0].ts_ms - run[-1].ts_ms) >= 60_000:
+                last_place = run_place
+                break
+        on_trip = site is not None and last_place == site.id
         later = self.fixes(row["vehicle_id"], row["end_ts_ms"], self.cfg.end_ms)
         reached = False
         for f in later:  # this trip ends when the truck is back at its origin site (a new trip starts there)
@@ -156,8 +172,9 @@ class Checker:
                 reached = True
                 break
         ok = (self.span_s(still) >= tp.dumping_stop_min_s - 2 * SKEW_TOL_MS / 1000 and spread < 80
-              and not any(self.in_allowed(f) for f in still) and not reached)
-        return Check(ok, f"stopped {self.span_s(still):.0f} s within {spread:.0f} m, reached disposal={reached}")
+              and not any(self.in_allowed(f) for f in still) and not reached and on_trip)
+        return Check(ok, f"stopped {self.span_s(still):.0f} s within {spread:.0f} m, reached disposal={reached}, "
+                         f"came from {last_place}")
 
     def _loaded_moving(self, row: dict[str, Any], pred: Any) -> tuple[list[Fix], list[Fix]]:
         fs = [f for f in self._window(row) if row["start_ts_ms"] <= f.ts_ms <= row["end_ts_ms"]]

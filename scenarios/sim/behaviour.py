@@ -155,14 +155,17 @@ def go(ctx: Ctx, dst: int, *, router: Router | None = None, tag: str = "", via: 
     path = ctx.city.net.path_geometry(edges)
     assert ctx.tl is not None
     stops = signal_stops(ctx, path, edges) if signals else []
+    s_gate = None
     if stop_before_end is not None and path.length_m > 400:
         s_gate = path.length_m - 150.0
         stops = [st for st in stops if st[0] < s_gate - 100] + [(s_gate, stop_before_end)]
-        t_before = ctx.tl.t_s
         if plan is not None:
             plan.done = True
-        ctx.events.append({"what": "n:gate_wait", "t_start": t_before, "s": s_gate, "wait": stop_before_end})
-    ctx.tl.drive(path, params or ctx.params or drive_params(ctx), stops=stops, extra_caps=extra_caps, tag=tag)
+    leg = ctx.tl.drive(path, params or ctx.params or drive_params(ctx), stops=stops, extra_caps=extra_caps, tag=tag)
+    if s_gate is not None and leg.profile is not None:  # record the queue at the gate (a deliberate near miss)
+        at = np.flatnonzero(np.isclose(leg.profile.s_m, leg.profile.s_m[np.argmin(abs(leg.profile.s_m - s_gate))]))
+        ctx.events.append({"what": "n:gate_wait", "t0": leg.t0_s + float(leg.profile.t_s[at[0]]),
+                           "t1": leg.t0_s + float(leg.profile.t_s[at[-1]])})
     ctx.node = dst
     if into is not None:
         enter(ctx, into)
@@ -400,6 +403,8 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
                 ctx.events.append({"what": "v:route_deviation", "t0": t0, "t1": tl.t_s, "permit": permit.id})
                 unload(ctx, pp)
                 return
+    if kind == "suspected_dumping" and tl.t_s < tp.margin_s:
+        kind = None  # without sensors only a trip seen leaving its site is known to be loaded: wait for one
     if kind in ("illegal_dumping", "suspected_dumping"):
         k = _split_index(ctx, route, allowed=_in_period(ctx, route, tp.dumping_stop_s[1] + 120.0))
         if k is not None:
@@ -459,7 +464,11 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
     if caps:
         p = DriveParams(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "max_speed_kmh": caps[0][2],
                            "lateral_ms2": cfg.behaviour.speeder_lateral_ms2})
-    tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag=f"trip:{permit.id}")
+    leg = tl.drive(path, p, stops=stops, extra_caps=_cap_rest(path, ctx, caps), tag=f"trip:{permit.id}")
+    if kind == "congestion_stop" and leg.profile is not None:
+        pr = leg.profile
+        at = np.flatnonzero(np.isclose(pr.s_m, pr.s_m[np.argmin(abs(pr.s_m - info["s"]))]))
+        info = {"a": leg.t0_s + float(pr.t_s[at[0]]), "b": leg.t0_s + float(pr.t_s[at[-1]])}
     ctx.node = disp.node
     enter(ctx, disp)
     if kind == "unsealed_transport":
@@ -479,7 +488,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
     handled = {"unsealed_transport", "congestion_stop"} | ({"speeding", "brief_overspeed"} if caps else set())
     if kind in handled and plan is not None:
         plan.done = plan.done or kind not in ("out_of_window",)
-        span = (info["a"], info["b"]) if kind == "unsealed_transport" else (t0, tl.t_s)
+        span = (info["a"], info["b"]) if kind in ("unsealed_transport", "congestion_stop") else (t0, tl.t_s)
         ctx.events.append({"what": ("v:" if kind in VIOLATIONS else "n:") + kind, "t0": span[0], "t1": span[1],
                            "permit": permit.id, **info})
     ctx.events.append({"what": "trip", "permit": permit.id, "t0": t0, "t1": tl.t_s})

@@ -80,8 +80,6 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
         kind = what[2:]
         a, b = float(e.get("t0", 0.0)), float(e.get("t1", 0.0))
         if what.startswith("n:"):
-            if kind == "gate_wait":
-                continue  # a stop while empty: always compliant, nothing to measure
             if inside(a, b):
                 row(kind, a, b, into=near, notes={k: val for k, val in e.items() if k in ("s", "v")})
             continue

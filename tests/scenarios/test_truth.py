@@ -8,6 +8,7 @@ import pytest
 from scenarios.truth import Checker, rederive
 
 NEAR_AS = {"brief_overspeed": "speeding", "brief_fast_work": "sweeping_too_fast", "congestion_stop": "suspected_dumping",
+           "gate_wait": "suspected_dumping",
            "route_deviation": "route_deviation", "speeding": "speeding", "sweeping_too_fast": "sweeping_too_fast"}
 
 
