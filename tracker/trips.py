@@ -138,7 +138,15 @@ class Trips:
         own |= nodoc & (self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN)
         # a stop close to a place is a queue at its gate, never a suspicious roadside stop
         near = np.zeros(batch.n, bool)
-        cand = np.flatnonzero(applies & batch.ok & (place < 0) & (batch.speed_kmh <= p.stop_kmh))
+        # only vehicles that are (or may become, in this batch) loaded track stops: empty at the start and
+        # neither at an origin nor reporting a load in the batch means no stop can matter
+        may = (self.table.cf[batch.sidx, F_PHASE] != PHASE_EMPTY) | (self.table.cf[batch.sidx, F_PLACE] >= 0)
+        hint = (self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN) & (place >= 0) | (batch.load > 0)
+        if hint.any():
+            per_v = np.zeros(int(batch.sidx.max()) + 1, bool)
+            per_v[batch.sidx[hint]] = True
+            may |= per_v[batch.sidx]
+        cand = np.flatnonzero(applies & batch.ok & may & (place < 0) & (batch.speed_kmh <= p.stop_kmh))
         if cand.size:
             near[cand] = self.world.near_kinds(batch.lon[cand], batch.lat[cand], ALLOWED_KINDS, p.stop_clear_m)
         out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,

@@ -74,6 +74,7 @@ class World:
     fence_pos: dict[str, int]
     fence_kind: npt.NDArray[np.int8]
     fence_version: npt.NDArray[np.int32]
+    hit_mask: npt.NDArray[np.bool_]  # fences `Batch.hits` locates (route corridors are checked per permit)
     fence_speed_limit_kmh: npt.NDArray[np.float64]  # from tag "speed_limit_kmh"; NaN when absent
     fence_activity: Any  # geofences.model.ActivityTable | None
     vehicles: list[Vehicle]
@@ -92,21 +93,30 @@ class World:
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def build(cls, *, fences: Sequence[Fence], vehicles: Sequence[Vehicle], permits: Sequence[Permit],
-              orders: Sequence[DeliveryOrder], settings: Settings, plans: Any = None) -> World:
+              orders: Sequence[DeliveryOrder], settings: Settings, plans: Any = None,
+              fence_index: Any = None) -> World:
+        """Compile reference data. `fence_index`: a `FenceIndex` already built over exactly `fences` (building
+        one over thousands of fences takes a while; reuse it when only vehicles or permits changed)."""
         fences = list(fences)
-        fence_index = None
         activity = None
         if fences:
             from geofences.index import FenceIndex
             from geofences.model import ActivityTable
 
-            fence_index = FenceIndex.build(fences, settings.h3.fence_res)
+            if fence_index is None or [f.id for f in fence_index.fences] != [f.id for f in fences]:
+                fence_index = FenceIndex.build(fences, settings.h3.fence_res, settings.h3.fix_res)
             activity = ActivityTable.of(fences)
+        else:
+            fence_index = None
         fence_ids = [f.id for f in fences]
         fence_pos = {fid: i for i, fid in enumerate(fence_ids)}
         fence_kind = np.array([FENCE_KIND_CODE[str(f.kind)] for f in fences], dtype=np.int8)
         fence_version = np.array([int(f.version) for f in fences], dtype=np.int32)
         limits = np.full(len(fences), np.nan)
+        # fences every batch locates fixes in: all but route corridors (a route matters only to the vehicles
+        # on that permit, checked pair-wise; downtown, dozens of corridors overlap every fix)
+        hit_mask = np.array([str(f.kind) != "route" or bool({"speed_limit_kmh", "road_class"} & set(f.tags or {}))
+                             for f in fences], dtype=bool)
         for i, f in enumerate(fences):
             raw = (f.tags or {}).get("speed_limit_kmh")
             if raw not in (None, ""):
@@ -126,7 +136,7 @@ class World:
 
         docs, veh_ptr, veh_idx = _compile_docs(list(permits), list(orders), fence_pos, vidx_of, settings)
         return cls(settings=settings, fences=fences, fence_index=fence_index, fence_ids=fence_ids,
-                   fence_pos=fence_pos, fence_kind=fence_kind, fence_version=fence_version,
+                   fence_pos=fence_pos, fence_kind=fence_kind, fence_version=fence_version, hit_mask=hit_mask,
                    fence_speed_limit_kmh=limits, fence_activity=activity, vehicles=vehicles,
                    vehicle_ids=vehicle_ids, vidx_of=vidx_of, vehicle_kind=vehicle_kind,
                    vehicle_company=vehicle_company, vehicle_sensors=vehicle_sensors, companies=companies,
@@ -224,23 +234,33 @@ class World:
             origin = (float(np.mean(self.settings.city.bbox[0::2])), float(np.mean(self.settings.city.bbox[1::2])))
             olon = np.array([self.fences[f].origin.lon for f in sel])
             olat = np.array([self.fences[f].origin.lat for f in sel])
-            reach = np.zeros(sel.size)
+            reach = np.zeros(sel.size)  # origin → farthest point of the fence (bbox corner: an upper bound)
+            inner = np.zeros(sel.size)  # origin → nearest boundary point when the origin is inside (lower bound)
             for j, f in enumerate(sel.tolist()):
-                minx, miny, maxx, maxy = self.fences[f].area_geometry().bounds
+                fence = self.fences[f]
+                minx, miny, maxx, maxy = fence.area_geometry().bounds
                 corners = dist_m(olon[j], olat[j], np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
                 reach[j] = float(corners.max())
+                if str(fence.shape) != "corridor" and bool(fence.contains(olon[j:j + 1], olat[j:j + 1])[0]):
+                    inner[j] = float(fence.distance_m(olon[j:j + 1], olat[j:j + 1])[0])
             x, y = to_xy_m(olon, olat, origin)
-            got = (cKDTree(np.column_stack([x, y])) if sel.size else None, sel, reach, origin)
+            got = (cKDTree(np.column_stack([x, y])) if sel.size else None, sel, reach, inner, origin)
             cache[key] = got
-        tree, sel, reach, origin = got
+        tree, sel, reach, inner, origin = got
         if tree is None:
             return out
         from geofences.local import to_xy_m
 
+        from scipy.spatial import cKDTree
+
         x, y = to_xy_m(lon, lat, origin)
-        cand = tree.query_ball_point(np.column_stack([x, y]), r=within_m + float(reach.max()))
-        pi = np.repeat(np.arange(lon.shape[0]), [len(c) for c in cand])
-        fj = np.concatenate([np.asarray(c, np.int64) for c in cand]) if pi.size else np.zeros(0, np.int64)
+        pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(
+            tree, within_m + float(reach.max()), output_type="ndarray")
+        pi, fj, dist = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64), pairs["v"]
+        sure = dist <= within_m + inner[fj]  # inside the fence's inscribed disc + margin: certainly near
+        out[pi[sure]] = True
+        maybe = ~sure & (dist <= within_m + reach[fj]) & ~out[pi]  # else decided exactly below
+        pi, fj = pi[maybe], fj[maybe]
         if pi.size == 0:
             return out
         d = self.fence_index.distance_m(lon[pi], lat[pi], sel[fj])

@@ -70,7 +70,8 @@ class Batch:
 
     # -- fences, computed once per batch and shared by every rule --------------------------------------
     def hits(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-        """All (row, fence position) pairs with the fix inside the fence (ok rows only)."""
+        """All (row, fence position) pairs with the fix inside the fence (ok rows only; route corridors only
+        when they carry a speed tag — see `World.hit_mask`)."""
         got = self.extra.get("hits")
         if got is None:
             fi = self.world.fence_index
@@ -79,7 +80,7 @@ class Batch:
                 got = (np.zeros(0, np.int64), np.zeros(0, np.int32))
             else:
                 cells = None if self.cells is None else self.cells[rows]
-                p, f = fi.locate(self.lon[rows], self.lat[rows], cells=cells)
+                p, f = fi.locate(self.lon[rows], self.lat[rows], cells=cells, fence_mask=self.world.hit_mask)
                 got = (rows[np.asarray(p, np.int64)], np.asarray(f, np.int32))
             self.extra["hits"] = got
         return got

@@ -42,10 +42,20 @@ class Rec:
     opened_ts: int = -1  # fix time at which the episode was decided open
     closed_ts: int = -1  # fix time at which it was decided closed
     last_ts: int = -1
-    fixes: dict[str, np.ndarray] | None = None
+    chunks: list[dict[str, np.ndarray]] = field(default_factory=list)  # evidence fixes, appended per batch
     complete: bool = False
     detached: bool = False
+    emitted: bool = False
+    place: int = -1  # rendered once already (the first version carries the track so far)
+    backfilled: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+
+    def fixes(self) -> dict[str, np.ndarray] | None:
+        if not self.chunks:
+            return None
+        if len(self.chunks) > 1:
+            self.chunks = [_union(self.chunks)]
+        return self.chunks[0]
 
 
 def _empty_fixes() -> dict[str, np.ndarray]:
@@ -61,6 +71,8 @@ class EpisodeBook:
         self.recs: dict[str, Rec] = {}
         self.by_vehicle: dict[int, set[str]] = {}
         self.touched: set[str] = set()
+        self.live: set[str] = set()  # not complete yet: evidence still filling
+        self.done: set[str] = set()  # complete: kept only while a replay could still change them
         self.pending: dict[str, tuple[Episode, int]] = {}  # re-run: id → (old version, base ts)
         self._thresholds: dict[tuple[str, int], dict[str, Any]] = {}
         self.kind_of: dict[str, str] = {r.name: getattr(r.module, "KIND", r.name) for r in rules}
@@ -99,6 +111,7 @@ class EpisodeBook:
                 rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc)
                 self.recs[eid] = rec
                 self.by_vehicle.setdefault(v, set()).add(eid)
+                self.live.add(eid)
                 rec.ep.evidence["thresholds"] = self.thresholds(slot, kc)
             ep = rec.ep
             et = int(ev.etype[j])
@@ -116,7 +129,13 @@ class EpisodeBook:
                 ep.end_ts_ms = None
                 rec.closed_ts = -1
                 rec.complete = False
+                self.live.add(eid)
+                self.done.discard(eid)
             if et == EV_OPEN:
+                if rec.complete:
+                    rec.complete = False
+                    self.live.add(eid)
+                    self.done.discard(eid)
                 rec.opened_ts = decided
                 rec.closed_ts = -1
                 ep.status = "open"
@@ -129,6 +148,7 @@ class EpisodeBook:
                     ep.lat = float(batch.lat[row])
             ep.severity = SEVERITY_NAMES[int(ev.sev[j])]
             place = int(ev.place[j])
+            rec.place = place
             if slot.module.PLACE == PLACE_FENCE and place >= 0:
                 ep.place_id = w.fence_ids[place]
                 ep.evidence["fence"] = w.fence_ref(place)
@@ -146,6 +166,8 @@ class EpisodeBook:
                 ep.end_ts_ms = int(ev.end_ts[j])
                 rec.closed_ts = decided
                 rec.complete = False
+                self.live.add(eid)
+                self.done.discard(eid)
             rec.detached |= detached
             self.touched.add(eid)
 
@@ -158,31 +180,36 @@ class EpisodeBook:
 
     # -- evidence -------------------------------------------------------------------------------------------
     def collect_evidence(self, batch: Batch, ring: Ring | None) -> None:
-        """Add the fixes around each live episode of the batch's vehicles (ring before push + batch)."""
-        if not self.recs:
+        """Add the fixes around each live episode of the batch's vehicles (ring before push + batch). Chunks
+        are appended and merged lazily: a long episode costs the same per batch as a short one."""
+        if not self.live:
             return
-        vs = np.unique(batch.vidx)
-        wanted = [(eid, rec) for v in vs.tolist() for eid in self.by_vehicle.get(v, ())
-                  if (rec := self.recs[eid]) is not None and not rec.complete]
+        vs = np.unique(batch.vidx).tolist()
+        wanted = [self.recs[eid] for v in vs for eid in self.by_vehicle.get(v, ()) if eid in self.live]
         if not wanted:
             return
         before = int(self.params.evidence_before_s * 1000)
         after = int(self.params.evidence_after_s * 1000)
-        for _eid, rec in wanted:
-            v = rec.vidx
-            lo = np.searchsorted(batch.vidx, v, "left")
-            hi = np.searchsorted(batch.vidx, v, "right")
+        vw = np.array([r.vidx for r in wanted], dtype=batch.vidx.dtype)
+        los = np.searchsorted(batch.vidx, vw, "left").tolist()
+        his = np.searchsorted(batch.vidx, vw, "right").tolist()
+        big = np.iinfo(np.int64).max
+        for rec, lo, hi in zip(wanted, los, his, strict=True):
             a = rec.ep.start_ts_ms - before
-            b = rec.ep.end_ts_ms + after if rec.ep.end_ts_ms is not None else np.iinfo(np.int64).max
-            parts = [rec.fixes] if rec.fixes is not None else []
-            if ring is not None and not batch.detached and rec.fixes is None:
-                parts.append(_ring_fixes(ring, v, a, b))  # earlier batches' fixes: needed only once
+            b = rec.ep.end_ts_ms + after if rec.ep.end_ts_ms is not None else big
+            if ring is not None and not batch.detached and not rec.chunks:
+                rec.chunks.append(_ring_fixes(ring, rec.vidx, a, b))  # earlier batches' fixes: needed once
             ts = batch.ts_ms[lo:hi]
-            i0, i1 = lo + np.searchsorted(ts, a, "left"), lo + np.searchsorted(ts, b, "right")
+            i0 = lo + int(np.searchsorted(ts, a, "left"))
+            i1 = lo + int(np.searchsorted(ts, b, "right"))
             if i1 > i0:
-                parts.append(_batch_fixes(batch, i0, i1))
-            if parts:
-                rec.fixes = _union(parts)
+                chunk = _batch_fixes(batch, i0, i1)
+                rec.chunks.append(chunk)
+                t = chunk["ts_ms"]
+                e = rec.ep.end_ts_ms if rec.ep.end_ts_ms is not None else big
+                rec.backfilled |= bool(chunk["backfill"][(t >= rec.ep.start_ts_ms) & (t <= e)].any())
+                if len(rec.chunks) > 16:
+                    rec.fixes()
 
     # -- the end of a call ----------------------------------------------------------------------------------
     def end(self, ring: Ring, now_ms: int | None = None, final: bool = False) -> list[Episode]:
@@ -205,15 +232,21 @@ class EpisodeBook:
                 rec.ep.end_ts_ms = None
                 rec.closed_ts = -1
                 rec.complete = False
+                self.live.add(eid)
+                self.done.discard(eid)
             elif state is None:  # decided before the base after all: as it was
                 rec.ep = old
             if _differs(old, rec.ep):
                 out_ids.add(eid)
         after = int(self.params.evidence_after_s * 1000)
         last = ring.last_ts_ms
-        for eid, rec in self.recs.items():
-            if rec.complete or rec.ep.status != "closed":
-                if final and not rec.complete:
+        for eid in list(self.live):
+            rec = self.recs[eid]
+            if rec.complete:
+                self.live.discard(eid)
+                continue
+            if rec.ep.status != "closed":
+                if final:
                     rec.complete = True
                     out_ids.add(eid)
                 continue
@@ -222,6 +255,13 @@ class EpisodeBook:
                 rec.complete = True
                 out_ids.add(eid)
         out = [self._render(self.recs[eid]) for eid in out_ids]
+        for eid in out_ids:
+            rec = self.recs[eid]
+            if rec.complete:
+                self.live.discard(eid)
+                self.done.add(eid)
+            else:
+                self.live.add(eid)
         out.sort(key=lambda e: (e.start_ts_ms, e.id))
         self._prune(ring)
         return out
@@ -237,23 +277,28 @@ class EpisodeBook:
         ev["complete"] = rec.complete
         if rec.detached:
             ev["detached"] = True  # evaluated from a fresh state: older than the retained window
-        fx = rec.fixes
-        backfilled = rec.detached
-        if fx is not None and fx["ts_ms"].size:
-            end = ep.end_ts_ms if ep.end_ts_ms is not None else rec.last_ts
-            inside = (fx["ts_ms"] >= ep.start_ts_ms) & (fx["ts_ms"] <= max(end, rec.last_ts))
-            backfilled |= bool(fx["backfill"][inside].any())
-            ev["fixes"] = _thin(fx, self.params.evidence_max_fixes)
+        backfilled = rec.detached or rec.backfilled
+        if rec.complete or not rec.emitted:  # the first version and the final one carry the track
+            fx = rec.fixes()
+            if fx is not None and fx["ts_ms"].size:
+                end = ep.end_ts_ms if ep.end_ts_ms is not None else rec.last_ts
+                inside = (fx["ts_ms"] >= ep.start_ts_ms) & (fx["ts_ms"] <= max(end, rec.last_ts))
+                backfilled |= bool(fx["backfill"][inside].any())
+                ev["fixes"] = _thin(fx, self.params.evidence_max_fixes)
+                summarize = getattr(self.slots[rec.rule].module, "summarize", None)
+                if summarize is not None:
+                    ev.update(summarize(fx, ep.start_ts_ms, max(end, rec.last_ts), rec.place, self.world))
+        rec.emitted = True
         ep.backfilled = backfilled
         ep.evidence = ev
         return ep
 
     def _prune(self, ring: Ring) -> None:
         base = ring.base_ts_ms
-        drop = [eid for eid, rec in self.recs.items()
-                if rec.complete and rec.ep.status == "closed"
+        drop = [eid for eid in self.done if (rec := self.recs[eid]).complete and rec.ep.status == "closed"
                 and (rec.detached or rec.ep.retracted or rec.closed_ts <= base[rec.vidx])]
         for eid in drop:
+            self.done.discard(eid)
             rec = self.recs.pop(eid)
             s = self.by_vehicle.get(rec.vidx)
             if s is not None:
@@ -273,8 +318,7 @@ class EpisodeBook:
         total = 0
         for rec in self.recs.values():
             total += 600
-            if rec.fixes is not None:
-                total += sum(a.nbytes for a in rec.fixes.values())
+            total += sum(a.nbytes for c in rec.chunks for a in c.values())
         return total
 
 

@@ -24,7 +24,7 @@ import numba as nb
 import numpy as np
 
 from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_UPDATE, Batch, Events
-from tracker.state import StateTable, snap_after, snap_before
+from tracker.state import StateTable, snap_after, snap_before, snap_only
 
 TS_SLOTS = ("start_ts", "false_since", "last_true")
 VAL_SLOTS = ("dist_m", "level", "peak", "place", "sev")
@@ -44,15 +44,34 @@ def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray,
     (n_kinds, n_levels) of escalation durations (use +inf padding), or None for a single level."""
     if levels_s is None:
         levels_s = np.full((min_duration_s.shape[0], 1), np.inf)
-    out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.dt_s, batch.move_m, batch.act,
-                np.ascontiguousarray(cond, np.bool_), np.ascontiguousarray(sev, np.int8),
-                np.ascontiguousarray(place, np.int32), np.ascontiguousarray(value, np.float64),
-                *table.arrays,
+    # Most vehicles have nothing going on for a given rule: no row meets the condition and no run is open.
+    # Their state cannot change, so only their snapshot actions are applied, and the scan sees the rest.
+    cond = np.asarray(cond, np.bool_)
+    busy = np.zeros(len(table), np.bool_)
+    busy[batch.sidx[cond]] = True
+    busy |= table.ct[:, T_START] >= 0
+    busy_rows = busy[batch.sidx]
+    rows = None
+    if not busy_rows.all():
+        idle = np.flatnonzero(~busy_rows & (batch.act != 0))
+        if idle.size:
+            snap_only(batch.sidx[idle], batch.act[idle], *table.arrays)
+        rows = np.flatnonzero(busy_rows)
+        if rows.size == 0:
+            return Events.empty()
+    pick = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
+    out = _scan(pick(batch.sidx), pick(batch.vidx), pick(batch.kind), pick(batch.ts_ms), pick(batch.ok),
+                pick(batch.dt_s), pick(batch.move_m), pick(batch.act), pick(cond),
+                pick(np.asarray(sev, np.int8)), pick(np.asarray(place, np.int32)),
+                pick(np.asarray(value, np.float64)), *table.arrays,
                 (np.asarray(min_duration_s, np.float64) * 1000.0), np.asarray(min_distance_m, np.float64),
                 (np.asarray(tolerance_s, np.float64) * 1000.0), (np.asarray(max_gap_s, np.float64) * 1000.0),
                 np.ascontiguousarray(np.asarray(levels_s, np.float64) * 1000.0))
     n, arrays = out
-    return Events(*(a[:n] for a in arrays))
+    ev = Events(*(a[:n] for a in arrays))
+    if rows is not None:
+        ev.row = rows[ev.row]
+    return ev
 
 
 @nb.njit(cache=True, inline="always")

@@ -8,8 +8,8 @@ document's own origin and destination fences (they sit at the ends of the route,
 another site the detour passes through is no excuse). The
 run must last `min_duration_s` and cover `min_distance_m` of real travel; a single multipath jump across
 the corridor edge never does. While it lasts the episode's level rises at each `levels_s` (level 2 at 10
-min, level 3 at 15 min), re-emitted as an update; `max_off_route_m` is the furthest distance from the
-corridor edge.
+min, level 3 at 15 min), re-emitted as an update; `max_off_route_m` (measured on the evidence track) is the
+furthest distance from the corridor edge.
 
 Sensor missing: the route is judged on GPS alone. When the load sensor is missing, "loaded" is inferred
 from dwelling at the origin site and the episode is `suspected` rather than `confirmed`.
@@ -54,15 +54,14 @@ def evaluate(batch: Batch, state, world: World, params: Params) -> Events:
     if cand.any():
         rows, fences = batch.hits()
         d = np.maximum(doc[rows], 0)
-        mine = (fences == route[rows]) | (fences == world.docs.origin[d]) | (fences == world.docs.dest[d])
-        on_route = np.zeros(batch.n, bool)
-        on_route[rows[mine]] = True
-        cand &= ~on_route
-    off_m = np.zeros(batch.n)
-    sel = np.flatnonzero(cand)
-    if sel.size and world.fence_index is not None:
-        half = np.array([world.fences[f].half_width_m or 0.0 for f in route[sel].tolist()])
-        off_m[sel] = world.fence_index.distance_m(batch.lon[sel], batch.lat[sel], route[sel]) - half
+        ends = (fences == world.docs.origin[d]) | (fences == world.docs.dest[d])
+        at_end = np.zeros(batch.n, bool)
+        at_end[rows[ends]] = True
+        cand &= ~at_end
+        sel = np.flatnonzero(cand)
+        if sel.size:  # its own corridor only: one exact test per fix, not every corridor around it
+            cand[sel[world.fence_index.exact.contains(batch.lon[sel], batch.lat[sel], route[sel])]] = False
+    off_m = np.zeros(batch.n)  # the distance off the corridor is measured on the evidence (`summarize`)
     k = params.kind_table
     levels = np.array([sorted(params.for_kind(kn).levels_s) or [np.inf] for kn in _kinds()], dtype=object)
     width = max(len(x) for x in levels)
@@ -71,6 +70,19 @@ def evaluate(batch: Batch, state, world: World, params: Params) -> Events:
         lv[i, :len(x)] = x
     return debounce(batch, state, cand, sev, doc, off_m, k("min_duration_s"), k("min_distance_m"),
                     k("tolerance_s"), k("max_gap_s"), lv)
+
+
+def summarize(fixes: dict[str, np.ndarray], start_ts: int, end_ts: int, place: int, world: World) -> dict:
+    """Evidence figure: how far outside the corridor the vehicle went (fixes inside the episode)."""
+    if place < 0 or world.fence_index is None:
+        return {}
+    route = int(world.docs.route[place])
+    t = fixes["ts_ms"]
+    sel = np.flatnonzero((t >= start_ts) & (t <= end_ts))
+    if route < 0 or sel.size == 0:
+        return {}
+    d = world.fence_index.distance_m(fixes["lon"][sel], fixes["lat"][sel], np.full(sel.size, route))
+    return {"max_off_route_m": round(float(d.max() - (world.fences[route].half_width_m or 0.0)), 1)}
 
 
 def _kinds():
