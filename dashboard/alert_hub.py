@@ -23,8 +23,9 @@ import msgspec
 import orjson
 import redis
 
-from dashboard import queries
+from dashboard import queries, scoping
 from dashboard.state import AppState
+from tracker.cases.access import Scope
 from tracker.episode import Episode
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,17 @@ class AlertSubscription:
 @dataclass(eq=False)
 class AlertConnection:
     sub: AlertSubscription = field(default_factory=AlertSubscription)
+    scope: Scope | None = None  # the user's (None = everything); the client's filter only narrows it
     last_sid: tuple[int, int] = (0, 0)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=5000))
 
+    def wants(self, alert: dict[str, Any]) -> bool:
+        if self.scope is not None and not scoping.vehicle_allowed(self.scope, alert.get("vehicle")):
+            return False
+        return self.sub.wants(alert)
+
     def offer(self, msg: dict[str, Any]) -> None:
-        if not self.sub.wants(msg["alert"]):
+        if not self.wants(msg["alert"]):
             return
         if self.queue.full():  # a stalled client: drop the oldest; it can resync with ?since=
             self.queue.get_nowait()
@@ -106,8 +113,8 @@ class AlertHub:
         if self._redis is not None:
             self._redis.close()
 
-    def register(self, sub: AlertSubscription) -> AlertConnection:
-        conn = AlertConnection(sub=sub)
+    def register(self, sub: AlertSubscription, scope: Scope | None = None) -> AlertConnection:
+        conn = AlertConnection(sub=sub, scope=scope)
         self.connections.add(conn)
         self.start()
         return conn

@@ -1,15 +1,19 @@
-"""REST: alerts — filtered lists for the alert centre, and one alert with its evidence on a map."""
+"""REST: alerts — filtered lists for the alert centre, and one alert with its evidence on a map. Both are
+restricted to the alerts of vehicles in the caller's scope: a foreign alert is 404, a filter on a foreign
+company or district 403."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
-from dashboard import fences, queries
+from dashboard import fences, queries, scoping
+from dashboard.auth import User, current_user
 from dashboard.models import AlertDetail, AlertPage
 from dashboard.state import AppState
+from tracker.cases.access import Scope
 
 #: Track shown around an episode: what enforcement needs to see how it started and ended.
 EVIDENCE_MARGIN = timedelta(minutes=2)
@@ -38,12 +42,12 @@ def referenced_ids(alert: dict[str, Any]) -> set[str]:
     return ids
 
 
-def alert_detail(state: AppState, alert_id: str) -> dict[str, Any]:
+def alert_detail(state: AppState, alert_id: str, scope: Scope = queries.ALL) -> dict[str, Any]:
     from dashboard.api_reference import permit_fence_ids
 
     with state.db() as conn:
         a = queries.alert(conn, alert_id)
-        if a is None:
+        if a is None or not scoping.vehicle_allowed(scope, a["vehicle"]):
             raise HTTPException(404, f"unknown alert {alert_id!r}")
         start = queries.from_ms(a["start_ts_ms"])
         end = queries.from_ms(a["end_ts_ms"]) if a["end_ts_ms"] else (queries.newest_fix(conn) or start)
@@ -77,10 +81,12 @@ def make_router(state: AppState) -> APIRouter:
         until: datetime | None = Query(None, description="alerts that started before this time"),
         limit: int = Query(200, ge=1, le=5000),
         offset: int = Query(0, ge=0),
+        user: User = Depends(current_user),
     ) -> dict[str, Any]:
+        scoping.check_filters(user.scope, _multi(company), _multi(district))
         f = queries.AlertFilter(kinds=_multi(kind), vehicle_kinds=_multi(vehicle_kind), companies=_multi(company),
                                 districts=_multi(district), status=status, severity=severity,
-                                vehicle_id=vehicle_id, since=since, until=until)
+                                vehicle_id=vehicle_id, since=since, until=until, scope=user.scope)
 
         def load() -> tuple[list[dict[str, Any]], int]:
             with state.db() as conn:
@@ -91,7 +97,7 @@ def make_router(state: AppState) -> APIRouter:
 
     @router.get("/api/alerts/{alert_id}", response_model=AlertDetail,
                 summary="One alert with evidence: the track around it and the fences/route that fired")
-    async def get_alert(alert_id: str) -> dict[str, Any]:
-        return await state.run_sync(alert_detail, state, alert_id)
+    async def get_alert(alert_id: str, user: User = Depends(current_user)) -> dict[str, Any]:
+        return await state.run_sync(alert_detail, state, alert_id, user.scope)
 
     return router

@@ -21,11 +21,18 @@ user and apply the scope to the SQL:
 positions, pushes). Websockets call `user = await ws_user(ws)` first: it accepts the socket, reads the token
 from `?token=` or from a first message `{"token": "…"}`, and closes with 4401 (no/invalid token) or 4403
 (role not allowed) when it returns None.
+
+One-time sign-in links (`issue_login_link`, used by `fleetwatch demo`): a random code, stored hashed in Redis
+for a few minutes, that `POST /api/auth/link {"code"}` exchanges — once — for an ordinary session token. The
+page reads it from the URL fragment (`/#login=…`, never sent to the server or its logs) and removes it from
+the address bar; a second use, or a use after expiry, is 401 and the page shows the login form.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +52,7 @@ from tracker.edges import users as users_store
 from tracker.edges.cases_store import cases_settings
 
 __all__ = ["User", "current_user", "current_scope", "require", "scope_filter", "ws_user", "install_auth",
-           "auth_config", "AuthConfig"]
+           "auth_config", "AuthConfig", "issue_login_link"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CACHE_TTL_S = 5.0
@@ -235,13 +242,43 @@ def _login_sync(state: Any, cfg: CasesSettings, username: str, password: str) ->
             "user": User.of(rec, "session").to_dict()}
 
 
+def _link_key(prefix: str, code: str) -> str:
+    return f"{prefix}:login-link:{hashlib.sha256(code.encode()).hexdigest()}"
+
+
+def issue_login_link(redis: Any, prefix: str, username: str, ttl_s: float = 600) -> str:
+    """A one-time sign-in code for `username`, valid `ttl_s` seconds (only its hash is stored)."""
+    code = secrets.token_urlsafe(24)
+    redis.set(_link_key(prefix, code), username, ex=max(1, int(ttl_s)))
+    return code
+
+
+def _link_sync(state: Any, cfg: CasesSettings, code: str) -> dict[str, Any] | None:
+    raw = state.redis.getdel(_link_key(state.settings.bus.prefix, code))  # atomically: a code works once
+    if raw is None:
+        return None
+    username = raw.decode() if isinstance(raw, bytes) else str(raw)
+    with state.db() as conn:
+        rec = users_store.get_user(conn, username)
+        if rec is None or rec.disabled:
+            return None
+        token, expires = users_store.issue_token(conn, username, username, "session",
+                                                 timedelta(hours=cfg.session_hours), "login link")
+    return {"token": token, "token_type": "bearer", "expires_at": expires.isoformat() if expires else None,
+            "user": User.of(rec, "session").to_dict()}
+
+
+class LinkIn(BaseModel):
+    code: str = Field(min_length=8, max_length=200)
+
+
 def _logout_sync(state: Any, username: str, token: str) -> None:
     with state.db() as conn:
         users_store.revoke_token(conn, username, token=token)
 
 
 def install_auth(app: FastAPI) -> FastAPI:
-    """Add `/api/auth/login`, `/api/auth/logout`, `/api/auth/me` (idempotent)."""
+    """Add `/api/auth/login`, `/api/auth/link`, `/api/auth/logout`, `/api/auth/me` (idempotent)."""
     cfg = auth_config(app)
     if cfg.login_routes:
         return app
@@ -253,6 +290,14 @@ def install_auth(app: FastAPI) -> FastAPI:
         got = await state.run_sync(_login_sync, state, cfg.settings, body.username, body.password)
         if got is None:
             raise HTTPException(401, "wrong user name or password, or account locked", headers=_UNAUTHORIZED)
+        return got
+
+    @router.post("/link", summary="Exchange a one-time sign-in link's code for a session token")
+    async def link(body: LinkIn, request: Request) -> dict[str, Any]:
+        state = request.app.state.fw
+        got = await state.run_sync(_link_sync, state, cfg.settings, body.code)
+        if got is None:
+            raise HTTPException(401, "this sign-in link was already used or has expired", headers=_UNAUTHORIZED)
         return got
 
     @router.post("/logout", status_code=204, summary="Revoke the token this request carries")

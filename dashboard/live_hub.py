@@ -24,6 +24,7 @@ from dashboard import queries, wire
 from dashboard.live_table import LiveTable, Subscriber
 from dashboard.options import DashboardOptions
 from dashboard.state import AppState
+from tracker.cases.access import Scope
 from tracker.edges.live import decode_changes, read_live
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class LiveHub:
         self._last_resync = 0.0
         self._last_kinds = 0.0
         self._kinds: dict[str, str] = {}
+        self._owners: dict[str, tuple[str | None, str | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
 
@@ -90,8 +92,10 @@ class LiveHub:
                 pass
             self._task = None
 
-    def register(self, fmt: str) -> LiveConnection:
+    def register(self, fmt: str, scope: Scope | None = None) -> LiveConnection:
+        """A new connection; it is sent only the vehicles `scope` allows (None = all)."""
         conn = LiveConnection(fmt=fmt)
+        conn.sub.scope = scope
         self.connections.add(conn)
         self.start()
         return conn
@@ -123,8 +127,16 @@ class LiveHub:
         self._refresh_kinds(unknown_only=True)
         now = self.table.refresh_motion()
         self.ticks += 1
-        summary = self.table.summary(now)
-        return {c: c.build(self.table, now, summary) for c in list(self.connections) if c.ready}
+        summaries: dict[Scope | None, dict[str, Any]] = {}  # one count per distinct scope, not per screen
+        out = {}
+        for c in list(self.connections):
+            if not c.ready:
+                continue
+            scope = c.sub.scope if c.sub.scope is not None and not c.sub.scope.unrestricted else None
+            if scope not in summaries:
+                summaries[scope] = self.table.summary(now, self.table.scope_mask(scope))
+            out[c] = c.build(self.table, now, summaries[scope])
+        return out
 
     def _refresh_kinds(self, unknown_only: bool = False) -> None:
         """Re-read vehicle kinds every `kinds_every_s`, or within a second when unregistered ids show up."""
@@ -137,7 +149,12 @@ class LiveHub:
             return
         self._last_kinds = time.monotonic()
         with self.state.db() as conn:
-            kinds = queries.kinds_by_vehicle(conn)
+            registry = queries.owners_by_vehicle(conn)
+        kinds = {vid: kind for vid, (kind, _) in registry.items()}
+        owners = {vid: owner for vid, (_, owner) in registry.items()}
+        if owners != self._owners:
+            self._owners = owners
+            self.table.set_owners(owners)
         if kinds != self._kinds:
             self._kinds = kinds
             self.table.set_kinds(kinds)

@@ -9,6 +9,11 @@ The values stored are already quantised to the wire format (`dashboard.wire`): a
 *changed* only when something a page would draw differently changed, so a parked truck reporting every
 10 s costs nothing on the wire.
 
+Tenancy: the table also keeps each vehicle's company and district (as interned codes), so a connection's
+scope (`tracker.cases.access.Scope`) becomes one boolean mask, cached per scope until the registry changes;
+a subscriber is sent only vehicles inside it, and fleet totals are counted over it. An unregistered vehicle
+(no owner yet) is visible only to unrestricted scopes.
+
 The fleet clock: "offline" means no fix for `offline_after_s` *of fleet time*. The clock is the newest fix
 time seen, advanced by the wall clock since it was seen — so a simulated city running 10× faster, or a
 replay of last night, shows the right vehicles offline, and a total ingest outage still turns the whole
@@ -26,6 +31,7 @@ import numpy.typing as npt
 
 from dashboard import wire
 from dashboard.options import DashboardOptions
+from tracker.cases.access import Scope
 
 _GROW = 1024
 
@@ -39,9 +45,13 @@ class LiveTable:
     version: int = 0  # bumped on every refresh that changed something
     newest_fix_ms: float = 0.0
     _newest_seen_wall: float = 0.0
+    owners_version: int = 0  # bumped when a kind, company or district changed (scope masks are recomputed)
 
     def __post_init__(self) -> None:
         self._cap = 0
+        self._codes: dict[str, int] = {}
+        self._owners: dict[str, tuple[str | None, str | None]] = {}
+        self._masks: dict[Scope, tuple[tuple[int, int], npt.NDArray[np.bool_]]] = {}
         self._alloc(_GROW)
 
     # -- storage ----------------------------------------------------------------------------------------
@@ -63,6 +73,8 @@ class LiveTable:
         grow("sensors", np.uint16)
         grow("ts_ms", np.float64)
         grow("changed_at", np.int64, -1)  # table version at which the vehicle's record last changed
+        grow("company", np.int32, -1)  # interned owner codes (-1 = not registered)
+        grow("district", np.int32, -1)
         self._cap = cap
 
     def __len__(self) -> int:
@@ -76,7 +88,14 @@ class LiveTable:
                 self._alloc(max(self._cap * 2, slot + _GROW))
             self.slots[vid] = slot
             self.ids.append(vid)
+            company, district = self._owners.get(vid, (None, None))
+            self.company[slot], self.district[slot] = self._code(company), self._code(district)
         return slot
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        return self._codes.setdefault(value, len(self._codes))
 
     # -- updates ----------------------------------------------------------------------------------------
     def apply(self, states: list[dict[str, Any]], kinds: dict[str, str]) -> None:
@@ -114,7 +133,10 @@ class LiveTable:
         changed = np.zeros(len(slot), bool)
         for name, values in cols.items():
             column = getattr(self, name)
-            changed |= column[slot] != values
+            diff = column[slot] != values
+            if name == "kind" and diff.any():
+                self.owners_version += 1  # a re-registered kind changes who may see the vehicle
+            changed |= diff
             column[slot] = values
         self.ts_ms[slot] = ts
         self._mark(slot[changed | (self.changed_at[slot] < 0)])
@@ -131,6 +153,43 @@ class LiveTable:
         diff = np.flatnonzero(codes != self.kind[:n])
         self.kind[diff] = codes[diff]
         self._mark(diff)
+        if len(diff):
+            self.owners_version += 1
+
+    def set_owners(self, owners: dict[str, tuple[str | None, str | None]]) -> None:
+        """Each vehicle's (company, district) from the registry; vehicles seen later get theirs on arrival."""
+        self._owners = owners
+        n = len(self.ids)
+        if not n:
+            return
+        pairs = [owners.get(v, (None, None)) for v in self.ids]
+        company = np.array([self._code(c) for c, _ in pairs], np.int32)
+        district = np.array([self._code(d) for _, d in pairs], np.int32)
+        if (company != self.company[:n]).any() or (district != self.district[:n]).any():
+            self.company[:n], self.district[:n] = company, district
+            self.owners_version += 1
+
+    def scope_mask(self, scope: Scope | None) -> npt.NDArray[np.bool_] | None:
+        """Which slots the scope sees (None = all). Cached per scope until vehicles or owners change."""
+        if scope is None or scope.unrestricted:
+            return None
+        n = len(self.ids)
+        key = (n, self.owners_version)
+        hit = self._masks.get(scope)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        mask = np.ones(n, bool)
+        for values, column in ((scope.companies, self.company), (scope.districts, self.district)):
+            if values is not None:
+                codes = [self._codes[v] for v in values if v in self._codes]
+                mask &= np.isin(column[:n], np.array(codes, np.int32))
+        if scope.vehicle_kinds is not None:
+            kinds = [wire.kind_code(k) for k in scope.vehicle_kinds]
+            mask &= np.isin(self.kind[:n], np.array([k for k in kinds if k != wire.KIND_UNKNOWN], np.uint8))
+        if len(self._masks) > 256:
+            self._masks.clear()
+        self._masks[scope] = (key, mask)
+        return mask
 
     def clock_ms(self) -> float:
         """Fleet clock (see module docstring)."""
@@ -173,20 +232,24 @@ class LiveTable:
         out["age"] = np.clip(np.rint((now_ms - self.ts_ms[slots]) / 1000), 0, 65535).astype(np.uint16)
         return out
 
-    def summary(self, now_ms: float) -> dict[str, Any]:
-        """Fleet totals per kind: moving / stopped / offline, and how many are in alarm."""
+    def summary(self, now_ms: float, mask: npt.NDArray[np.bool_] | None = None) -> dict[str, Any]:
+        """Fleet totals per kind: moving / stopped / offline, and how many are in alarm (over `mask`, the
+        slots of one scope, when given)."""
         n = len(self.ids)
         counts: dict[str, dict[str, int]] = {}
         kinds = list(wire.KINDS) + ["unknown"]
         kind = np.minimum(self.kind[:n], len(wire.KINDS))
         for k, name in enumerate(kinds):
             sel = kind == k
+            if mask is not None:
+                sel &= mask
             if not sel.any():
                 continue
             m = self.motion[:n][sel]
             counts[name] = {label: int((m == code).sum()) for code, label in enumerate(wire.MOTION)}
             counts[name]["alarm"] = int((self.alarms[:n][sel] > 0).sum())
-        return {"type": "summary", "t": now_ms, "total": n, "counts": counts}
+        total = n if mask is None else int(mask.sum())
+        return {"type": "summary", "t": now_ms, "total": total, "counts": counts}
 
     def in_bbox(self, bbox: tuple[float, float, float, float] | None) -> npt.NDArray[np.bool_]:
         n = len(self.ids)
@@ -208,6 +271,7 @@ class Subscriber:
     """One connection's view of the table: its vehicle index, what it has been sent, its viewport."""
 
     bbox: tuple[float, float, float, float] | None = None
+    scope: Scope | None = None  # the user's: vehicles outside it are never sent (None = everything)
     sent_at: npt.NDArray[np.int64] = field(default_factory=lambda: np.full(0, -1, np.int64))
     index: npt.NDArray[np.int64] = field(default_factory=lambda: np.full(0, -1, np.int64))
     next_index: int = 0
@@ -220,10 +284,13 @@ class Subscriber:
             self.index = np.concatenate([self.index, np.full(extra, -1, np.int64)])
 
     def due(self, table: LiveTable) -> npt.NDArray[np.int64]:
-        """Slots whose record changed since this connection last got it, inside its viewport."""
+        """Slots whose record changed since this connection last got it, inside its viewport and scope."""
         n = len(table)
         self._fit(n)
         stale = table.changed_at[:n] > self.sent_at[:n]
+        mask = table.scope_mask(self.scope)
+        if mask is not None:
+            stale &= mask
         return np.flatnonzero(stale & table.in_bbox(self.bbox))
 
     def take(self, table: LiveTable, slots: npt.NDArray[np.int64]

@@ -12,7 +12,12 @@ from typing import Any
 
 import psycopg
 
+from dashboard import scoping
+from tracker.cases.access import Scope
 from tracker.edges.history import HISTORY_COLUMNS
+
+#: No restriction (the default of every query: callers pass the user's scope).
+ALL = Scope()
 
 
 def ms(ts: datetime | None) -> int | None:
@@ -35,12 +40,13 @@ def _vehicle_row(r: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def vehicles(conn: psycopg.Connection, kind: str | None = None, company: str | None = None,
-             district: str | None = None) -> list[dict[str, Any]]:
+             district: str | None = None, scope: Scope = ALL) -> list[dict[str, Any]]:
+    where, params = scoping.sql(scope)
     rows = conn.execute(
         f"SELECT {_VEHICLE_COLS} FROM vehicles v WHERE (%(k)s::text IS NULL OR v.kind = %(k)s) "
         "AND (%(c)s::text IS NULL OR v.company = %(c)s) AND (%(d)s::text IS NULL OR v.district = %(d)s) "
-        "ORDER BY v.vehicle_id",
-        {"k": kind, "c": company, "d": district},
+        f"AND {where} ORDER BY v.vehicle_id",
+        {"k": kind, "c": company, "d": district, **params},
     ).fetchall()
     return [_vehicle_row(r) for r in rows]
 
@@ -54,12 +60,21 @@ def kinds_by_vehicle(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT vehicle_id, kind FROM vehicles").fetchall())
 
 
-def facets(conn: psycopg.Connection) -> dict[str, list[str]]:
-    """Distinct companies and districts, for the filter drop-downs."""
+def owners_by_vehicle(conn: psycopg.Connection) -> dict[str, tuple[str, tuple[str | None, str | None]]]:
+    """vehicle id → (kind, (company, district)): what the live hub needs to scope pushes."""
+    rows = conn.execute("SELECT vehicle_id, kind, company, district FROM vehicles").fetchall()
+    return {vid: (kind, (company, district)) for vid, kind, company, district in rows}
+
+
+def facets(conn: psycopg.Connection, scope: Scope = ALL) -> dict[str, list[str]]:
+    """Distinct companies and districts (of the vehicles in scope), for the filter drop-downs."""
+    where, params = scoping.sql(scope)
     companies = [r[0] for r in conn.execute(
-        "SELECT DISTINCT company FROM vehicles WHERE company IS NOT NULL AND company <> '' ORDER BY 1")]
+        f"SELECT DISTINCT company FROM vehicles v WHERE company IS NOT NULL AND company <> '' AND {where} "
+        "ORDER BY 1", params)]
     districts = [r[0] for r in conn.execute(
-        "SELECT DISTINCT district FROM vehicles WHERE district IS NOT NULL AND district <> '' ORDER BY 1")]
+        f"SELECT DISTINCT district FROM vehicles v WHERE district IS NOT NULL AND district <> '' AND {where} "
+        "ORDER BY 1", params)]
     return {"companies": companies, "districts": districts}
 
 
@@ -80,10 +95,11 @@ class AlertFilter:
     vehicle_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    scope: Scope = ALL  # whose vehicles' alerts (a tenant never sees another's)
 
     def where(self) -> tuple[str, dict[str, Any]]:
-        parts = ["TRUE"]
-        params: dict[str, Any] = {}
+        scoped, params = scoping.sql(self.scope)
+        parts = [scoped]
         for col, name, values in (("a.kind", "kinds", self.kinds), ("v.kind", "vkinds", self.vehicle_kinds),
                                   ("v.company", "companies", self.companies),
                                   ("v.district", "districts", self.districts)):
@@ -134,32 +150,36 @@ def alert(conn: psycopg.Connection, alert_id: str) -> dict[str, Any] | None:
     return {**_alert_row(r), "evidence": r[16] or {}}
 
 
-def alerts_per_day(conn: psycopg.Connection, since: datetime, until: datetime, utc_offset_min: int
-                   ) -> list[dict[str, Any]]:
+def alerts_per_day(conn: psycopg.Connection, since: datetime, until: datetime, utc_offset_min: int,
+                   scope: Scope = ALL) -> list[dict[str, Any]]:
     """Alerts per violation kind per *local* day (the day a city reports on), by start time."""
+    where, params = scoping.sql(scope)
     rows = conn.execute(
-        "SELECT to_char(date_trunc('day', start_ts + make_interval(mins => %(off)s)), 'YYYY-MM-DD') AS day, "
-        "kind, count(*) FROM alerts WHERE start_ts >= %(since)s AND start_ts < %(until)s GROUP BY 1, 2 "
-        "ORDER BY 1, 2",
-        {"off": utc_offset_min, "since": since, "until": until},
+        "SELECT to_char(date_trunc('day', a.start_ts + make_interval(mins => %(off)s)), 'YYYY-MM-DD') AS day, "
+        "a.kind, count(*) FROM alerts a LEFT JOIN vehicles v ON v.vehicle_id = a.vehicle_id "
+        f"WHERE a.start_ts >= %(since)s AND a.start_ts < %(until)s AND {where} GROUP BY 1, 2 ORDER BY 1, 2",
+        {"off": utc_offset_min, "since": since, "until": until, **params},
     ).fetchall()
     return [{"day": d, "kind": k, "count": n} for d, k, n in rows]
 
 
-def company_ranking(conn: psycopg.Connection, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """Companies by alerts per registered vehicle (fair to big and small fleets), worst first."""
+def company_ranking(conn: psycopg.Connection, since: datetime, until: datetime, scope: Scope = ALL
+                    ) -> list[dict[str, Any]]:
+    """Companies by alerts per registered vehicle (fair to big and small fleets), worst first — over the
+    vehicles in scope (an operator sees its own companies only)."""
+    where, params = scoping.sql(scope)
     rows = conn.execute(
-        """WITH fleet AS (SELECT company, count(*) AS vehicles FROM vehicles GROUP BY company),
+        f"""WITH fleet AS (SELECT v.company, count(*) AS vehicles FROM vehicles v WHERE {where} GROUP BY v.company),
                 hits AS (SELECT v.company, count(*) AS alerts,
                                 count(*) FILTER (WHERE a.severity = 'confirmed') AS confirmed,
                                 count(DISTINCT a.vehicle_id) AS vehicles_alerted
                          FROM alerts a JOIN vehicles v ON v.vehicle_id = a.vehicle_id
-                         WHERE a.start_ts >= %(since)s AND a.start_ts < %(until)s GROUP BY v.company)
+                         WHERE a.start_ts >= %(since)s AND a.start_ts < %(until)s AND {where} GROUP BY v.company)
            SELECT f.company, f.vehicles, coalesce(h.alerts, 0), coalesce(h.confirmed, 0),
                   coalesce(h.vehicles_alerted, 0)
            FROM fleet f LEFT JOIN hits h ON h.company IS NOT DISTINCT FROM f.company
            ORDER BY coalesce(h.alerts, 0)::float / greatest(f.vehicles, 1) DESC, f.company""",
-        {"since": since, "until": until},
+        {"since": since, "until": until, **params},
     ).fetchall()
     return [{"company": c, "vehicles": nv, "alerts": a, "confirmed": conf, "vehicles_alerted": va,
              "alerts_per_vehicle": round(a / max(nv, 1), 3)} for c, nv, a, conf, va in rows]
@@ -189,15 +209,18 @@ def tracks(conn: psycopg.Connection, vehicle_ids: list[str], since: datetime, un
     return [{"vehicle_id": vid, **out[vid]} for vid in vehicle_ids if vid in out]
 
 
-def density(conn: psycopg.Connection, since: datetime, until: datetime, res: int) -> list[dict[str, Any]]:
+def density(conn: psycopg.Connection, since: datetime, until: datetime, res: int, scope: Scope = ALL
+            ) -> list[dict[str, Any]]:
     """Fix counts per H3 cell at `res`, derived in SQL from the fine `h3` column by bit arithmetic (set the
-    resolution field, fill the finer digits with 7) — no H3 call, no PostGIS."""
+    resolution field, fill the finer digits with 7) — no H3 call, no PostGIS. Only vehicles in `scope`."""
     low = (1 << (3 * (15 - res))) - 1
+    where, params = scoping.sql(scope)
+    only = "" if scope.unrestricted else f"AND vehicle_id IN (SELECT v.vehicle_id FROM vehicles v WHERE {where})"
     rows = conn.execute(
         "SELECT ((h3 & ~(15::bigint << 52)) | (%(res)s::bigint << 52) | %(low)s::bigint) AS cell, "
         "count(*), count(DISTINCT vehicle_id) FROM fixes WHERE ts >= %(since)s AND ts < %(until)s AND h3 <> 0 "
-        "GROUP BY 1",
-        {"res": res, "low": low, "since": since, "until": until},
+        f"{only} GROUP BY 1",
+        {"res": res, "low": low, "since": since, "until": until, **params},
     ).fetchall()
     return [{"h3": format(cell & 0xFFFFFFFFFFFFFFFF, "x"), "fixes": n, "vehicles": nv} for cell, n, nv in rows]
 

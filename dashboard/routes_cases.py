@@ -317,12 +317,17 @@ def _scan_once(state: Any, cfg: CasesSettings, disp: Dispatcher) -> int:
 
 def include_routers(app: FastAPI, cases: CasesSettings | None = None) -> FastAPI:
     """Cases + admin routers and the login routes; starts the intake/escalation scan every
-    `[cases] scan_interval_s` seconds (0 = off). `cases` overrides the configured section (tests)."""
+    `[cases] scan_interval_s` seconds (0 = off). `cases` overrides the configured section (tests). Calling
+    it again only replaces the settings (the scan reads them when the app starts)."""
     from dashboard.routes_admin import router as admin_router
 
     cfg = auth_config(app)
     if cases is not None:
         cfg.settings = cases
+    if getattr(app.state, "fw_cases_routes", False):  # create_app already did: only the settings change
+        app.state.fw_dispatcher = Dispatcher(cfg.settings.routing)
+        return app
+    app.state.fw_cases_routes = True
     install_auth(app)
     app.include_router(router)
     app.include_router(admin_router)

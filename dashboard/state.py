@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ class AppState:
     redis: redis.Redis = field(init=False)
     names: StreamNames = field(init=False)
     options: DashboardOptions = field(init=False)
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[Hashable, Any] = field(default_factory=dict)
     live_hub: Any = None  # dashboard.live_hub.LiveHub, set by create_app
     alert_hub: Any = None  # dashboard.alert_hub.AlertHub
 
@@ -41,7 +41,7 @@ class AppState:
     def db(self) -> psycopg.Connection:
         return psycopg.connect(self.database_url, autocommit=True)
 
-    def cached(self, key: str, ttl_s: float, make: Callable[[], T]) -> T:
+    def cached(self, key: Hashable, ttl_s: float, make: Callable[[], T]) -> T:
         """A value recomputed at most every `ttl_s` seconds (vehicle registry, facets…)."""
         hit = self.cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl_s:

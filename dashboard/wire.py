@@ -7,7 +7,8 @@ frame never leaves a vehicle drawn in the wrong place (the record is still under
 
 Messages on one connection (server → client):
 
-* text `{"type":"hello","protocol":"fw-live/1","record_bytes":20,"kinds":[…],"motion":[…]}` — once.
+* text `{"type":"hello","protocol":"fw-live/1","record_bytes":20,"kinds":[…],"motion":[…],"user":…,"role":…}`
+  — once, after the login (see `dashboard.ws`).
 * text `{"type":"index","first":k,"ids":[…]}` — the per-connection vehicle index table: the i-th id gets
   index k+i. Always sent *before* the first binary frame that uses those indexes; each id is sent once.
 * binary position frame, little-endian: a 16-byte header then `count` 20-byte records.
@@ -22,8 +23,8 @@ Messages on one connection (server → client):
   sensors, 2 bits each unless noted, 0 always meaning *not reported*: bits 0–1 cover (1 open, 2 closed) ·
   2–3 body lift (1 down, 2 up) · 4–5 device brush/pump (1 off, 2 on) · 6–7 load (1 empty, 2 half, 3 full)
   · 8–9 drum (1 stopped, 2 forward, 3 reverse) · 10–15 reserved.
-* text `{"type":"summary","t":…,"total":n,"counts":{kind:{motion:n,…,"alarm":n}}}` — fleet totals (not
-  viewport-limited), when they change.
+* text `{"type":"summary","t":…,"total":n,"counts":{kind:{motion:n,…,"alarm":n}}}` — fleet totals of the
+  user's scope (not viewport-limited), when they change.
 
 Client → server (text): `{"type":"viewport","bbox":[west,south,east,north]}` limits records to vehicles
 inside (the client pads it); `{"type":"viewport","bbox":null}` lifts the limit.
@@ -116,9 +117,10 @@ def decode_positions(data: bytes) -> tuple[float, npt.NDArray[Any]]:
     return t_ms, body
 
 
-def hello() -> bytes:
+def hello(**extra: Any) -> bytes:
+    """The first message; `extra` adds fields (the server says whom it is serving: `user`, `role`)."""
     return orjson.dumps({"type": "hello", "protocol": PROTOCOL, "record_bytes": RECORD.itemsize,
-                         "kinds": list(KINDS), "motion": list(MOTION)})
+                         "kinds": list(KINDS), "motion": list(MOTION), **extra})
 
 
 @dataclass

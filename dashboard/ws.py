@@ -1,5 +1,11 @@
 """Websocket endpoints: `/ws/live` (protocol in `dashboard.wire`) and `/ws/alerts` (`dashboard.alert_hub`).
 
+Both need a login: the token goes in the first message (`{"token": "…"}`, what the pages do: a token in a
+URL ends up in proxy logs) or in `?token=`; without a valid one the socket closes with 4401
+(`dashboard.auth.ws_user`). A connection receives only what the user's scope allows — the vehicles of its
+companies / districts / kinds on `/ws/live` (and fleet totals over those), their alerts on `/ws/alerts`;
+the client's own filters and viewport can only narrow that.
+
 Each connection runs two tasks: one sends what its hub prepared, one reads what the client says (viewport,
 filters). Either ending closes both, and the connection leaves its hub.
 """
@@ -16,6 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dashboard import wire
 from dashboard.alert_hub import AlertSubscription, encode, sid_after, sid_tuple
+from dashboard.auth import ws_user
 from dashboard.state import AppState
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,10 @@ def parse_bbox(raw: object) -> tuple[float, float, float, float] | None:
     return (w, s, e, n)
 
 
+#: How long a socket may stay open before it sends its token (a slow page on a loaded PC still makes it).
+FIRST_MESSAGE_S = 15.0
+
+
 def make_router(state: AppState) -> APIRouter:
     router = APIRouter()
 
@@ -51,14 +62,16 @@ def make_router(state: AppState) -> APIRouter:
     async def ws_live(ws: WebSocket) -> None:
         """Live positions: binary `fw-live/1` frames (see dashboard.wire), or `?format=json`."""
         fmt = "json" if ws.query_params.get("format") == "json" else "bin"
-        await ws.accept()
-        conn = state.live_hub.register(fmt)
+        user = await ws_user(ws, hello=False, first_message_timeout_s=FIRST_MESSAGE_S)
+        if user is None:
+            return
+        conn = state.live_hub.register(fmt, user.scope)
         if ws.query_params.get("bbox"):
             conn.sub.bbox = parse_bbox([float(x) for x in ws.query_params["bbox"].split(",")])
 
         async def send() -> None:
             if fmt == "bin":
-                await ws.send_text(wire.hello().decode())
+                await ws.send_text(wire.hello(user=user.username, role=user.role.value).decode())
             while True:
                 messages = await conn.outbox.get()
                 for m in messages:
@@ -87,15 +100,17 @@ def make_router(state: AppState) -> APIRouter:
     async def ws_alerts(ws: WebSocket) -> None:
         """Alerts as they open/update/close. Filters: query (`kinds`, `vehicle_kinds`, `companies`,
         `districts`, comma-separated) or a `{"type":"filter",…}` message; resume with `?since=<sid>`."""
-        await ws.accept()
+        user = await ws_user(ws, hello=False, first_message_timeout_s=FIRST_MESSAGE_S)
+        if user is None:
+            return
         hub = state.alert_hub
-        conn = hub.register(AlertSubscription.parse(dict(ws.query_params)))
+        conn = hub.register(AlertSubscription.parse(dict(ws.query_params)), user.scope)
         since = ws.query_params.get("since")
 
         async def send() -> None:
             if since:
                 for msg in await state.run_sync(hub.read_since, since):
-                    if conn.sub.wants(msg["alert"]):
+                    if conn.wants(msg["alert"]):
                         await ws.send_text(encode(msg))
                     conn.last_sid = max(conn.last_sid, sid_tuple(msg["sid"]))
             await ws.send_text(orjson.dumps({"type": "ready"}).decode())

@@ -1,20 +1,24 @@
 """Dashboard fixtures: one running app per test module (Runtime: real Redis, real PostgreSQL, uvicorn on a
-free port), and a headless Chromium that records every request it makes."""
+free port), a logged-in admin (`token`, `api`), and a headless Chromium that records every request it makes
+(its pages carry the admin's token, as the login page would leave it)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import psycopg
 import pytest
 
 from scenarios.runtime import Runtime
 from tests.conftest import _with_db
 from tracker.config import Settings
+from tracker.edges import users
 from tracker.edges.db import migrate
 from tracker.edges.services import Services
 
@@ -22,6 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+ADMIN, PASSWORD = "dash-admin", "dashboard test password"
 
 
 def free_port() -> int:
@@ -69,6 +74,22 @@ def db(runtime: Runtime) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="module")
+def token(runtime: Runtime, db: psycopg.Connection) -> str:
+    """A session token of an admin (unrestricted scope), obtained through the real login endpoint."""
+    users.create_user(db, "test", ADMIN, "admin", password=PASSWORD, display_name="测试管理员")
+    resp = httpx.post(f"{runtime.base_url}/api/auth/login", json={"username": ADMIN, "password": PASSWORD},
+                      timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["token"]
+
+
+@pytest.fixture(scope="module")
+def api(runtime: Runtime, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=runtime.base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
 def rclient(runtime: Runtime):  # noqa: ANN201
     import redis
 
@@ -95,6 +116,10 @@ class Browser:
         if host:
             self.hosts.add(host)
 
+    def login(self, token: str) -> None:
+        """Every page of this context starts with the token in sessionStorage (what the login page leaves)."""
+        self.context.add_init_script(f"sessionStorage.setItem('fw-token', {json.dumps(token)});")
+
     def page(self):  # noqa: ANN201
         p = self.context.new_page()
         p.on("pageerror", lambda exc: self.errors.append(str(exc)))
@@ -106,12 +131,13 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(token: str) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required for the browser tests (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = Browser(pw, {"width": 1600, "height": 900})
+        b.login(token)
         yield b
         b.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from dashboard.export import external_urls
@@ -37,12 +36,6 @@ def world(runtime, db, rclient):  # noqa: ANN001, ANN201
     for e in episodes:
         seed.inject_alert(db, rclient, names, e)
     return {"fleet": fleet, "names": names, "now": now, "t0": t0, "episodes": episodes}
-
-
-@pytest.fixture(scope="module")
-def api(runtime):  # noqa: ANN001, ANN201
-    with httpx.Client(base_url=runtime.base_url, timeout=30) as c:
-        yield c
 
 
 def test_vehicles_and_live(api, world):  # noqa: ANN001
@@ -186,3 +179,28 @@ def test_fences_in_force_and_versions(api, world, db):  # noqa: ANN001
     # the alert's evidence shows the permit's fences as they were
     d = api.get(f"/api/alerts/{world['episodes'][0].id}").json()
     assert {f["properties"]["id"] for f in d["fences"]["features"]} == set()  # saved after the alert started
+
+
+def test_login_required_and_scope_applied(runtime, api, world, db):  # noqa: ANN001
+    import httpx
+
+    from tracker.edges import users
+
+    anon = httpx.Client(base_url=runtime.base_url, timeout=60)
+    assert anon.get("/api/health").status_code == 200  # the probe stays public
+    for path in ("/api/vehicles", "/api/live", "/api/alerts", "/api/config", "/api/export/live.html"):
+        assert anon.get(path).status_code == 401, path
+    # an operator of company 1 sees its own vehicles, their live state and alerts, nothing else
+    company = seed.COMPANIES[1]
+    users.create_user(db, "test", "op1", "operator", password="operator password", companies=[company])
+    tok = anon.post("/api/auth/login", json={"username": "op1", "password": "operator password"}).json()["token"]
+    op = httpx.Client(base_url=runtime.base_url, timeout=60, headers={"Authorization": f"Bearer {tok}"})
+    own = {v.id for v in world["fleet"] if v.company == company}
+    assert {v["id"] for v in op.get("/api/vehicles").json()} == own
+    assert {v["id"] for v in op.get("/api/live").json()["vehicles"]} == own
+    assert {a["vehicle_id"] for a in op.get("/api/alerts").json()["alerts"]} == {"V00007"}
+    assert op.get("/api/vehicles/V00002").status_code == 404  # another company's: as if it did not exist
+    assert op.get("/api/alerts", params={"company": seed.COMPANIES[2]}).status_code == 403
+    assert [c["company"] for c in op.get("/api/stats").json()["companies"]] == [company]
+    assert op.get("/api/facets").json()["companies"] == [company]
+    assert op.get("/api/permits").json()[0]["vehicles"] == ["V00007"]  # V00002 (company 2) left out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -17,12 +18,25 @@ N = 60
 
 
 @pytest.fixture(scope="module")
-def world(runtime, db, rclient):  # noqa: ANN001, ANN201
+def world(runtime, db, rclient, token):  # noqa: ANN001, ANN201
     fleet = seed.vehicles(N)
     seed.save_fleet(db, fleet)
     names = StreamNames(runtime.settings.bus.prefix, runtime.settings.bus.shards)
     seed.publish(rclient, names, seed.live_states(fleet, int(time.time() * 1000)))
-    return {"fleet": fleet, "names": names, "ws": runtime.base_url.replace("http", "ws")}
+    return {"fleet": fleet, "names": names, "ws": runtime.base_url.replace("http", "ws"), "token": token}
+
+
+@contextlib.contextmanager
+def connect_as(world, path: str, first_message: bool = True):  # noqa: ANN001, ANN201
+    """A logged-in websocket: the token as the first message (what the pages do), or in the query."""
+    if first_message:
+        with connect(f"{world['ws']}{path}", open_timeout=10) as ws:
+            ws.send(json.dumps({"token": world["token"]}))
+            yield ws
+        return
+    sep = "&" if "?" in path else "?"
+    with connect(f"{world['ws']}{path}{sep}token={world['token']}", open_timeout=10) as ws:
+        yield ws
 
 
 def recv_until(ws, dec: wire.LiveDecoder, pred, timeout_s: float = 8.0) -> list[bytes | str]:  # noqa: ANN001
@@ -37,9 +51,10 @@ def recv_until(ws, dec: wire.LiveDecoder, pred, timeout_s: float = 8.0) -> list[
 
 def test_live_binary_sends_everything_then_only_changes(world, rclient):  # noqa: ANN001
     fleet, names = world["fleet"], world["names"]
-    with connect(f"{world['ws']}/ws/live", open_timeout=10) as ws:
+    with connect_as(world, "/ws/live") as ws:
         hello = json.loads(ws.recv(timeout=5))
         assert hello["protocol"] == wire.PROTOCOL and hello["record_bytes"] == 20
+        assert hello["role"] == "admin"
         dec = wire.LiveDecoder()
         recv_until(ws, dec, lambda: len(dec.vehicles) == N)
         states = {s["vehicle_id"]: s for s in seed.live_states(fleet, 0)}
@@ -64,7 +79,7 @@ def test_live_viewport_limits_vehicles(world, rclient):  # noqa: ANN001
     fleet, names = world["fleet"], world["names"]
     lons = sorted(seed.position(i, N)[0] for i in range(N))
     cut = (lons[N // 2 - 1] + lons[N // 2]) / 2
-    with connect(f"{world['ws']}/ws/live?bbox=100,10,{cut},40", open_timeout=10) as ws:
+    with connect_as(world, f"/ws/live?bbox=100,10,{cut},40", first_message=False) as ws:
         ws.recv(timeout=5)  # hello
         dec = wire.LiveDecoder()
         west = {f.id for i, f in enumerate(fleet) if seed.position(i, N)[0] <= cut}
@@ -80,7 +95,7 @@ def test_live_viewport_limits_vehicles(world, rclient):  # noqa: ANN001
 
 
 def test_live_json_format(world):  # noqa: ANN001
-    with connect(f"{world['ws']}/ws/live?format=json", open_timeout=10) as ws:
+    with connect_as(world, "/ws/live?format=json") as ws:
         msg = json.loads(ws.recv(timeout=5))
         assert {v[0] for v in msg["v"]} == {f.id for f in world["fleet"]}
 
@@ -89,7 +104,7 @@ def test_alerts_push_open_update_close_and_resume(world, db, rclient):  # noqa: 
     names = world["names"]
     t0 = int(time.time() * 1000)
     e = Episode.new("route_deviation", "V00002", t0, lon=114.02, lat=22.53, evidence={"corridor_m": 50})
-    with connect(f"{world['ws']}/ws/alerts?vehicle_kinds=muck_truck", open_timeout=10) as ws:
+    with connect_as(world, "/ws/alerts?vehicle_kinds=muck_truck") as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "ready"
         seed.inject_alert(db, rclient, names, Episode.new("speeding", "V00000", t0))  # a sweeper: filtered out
         seed.inject_alert(db, rclient, names, e)
@@ -102,7 +117,19 @@ def test_alerts_push_open_update_close_and_resume(world, db, rclient):  # noqa: 
         assert (closed["event"], closed["alert"]["id"], closed["alert"]["end_ts_ms"]) == ("closed", e.id, t0 + 90_000)
         first_sid = msg["sid"]
     # a page that reconnects with ?since= gets what came after, in order
-    with connect(f"{world['ws']}/ws/alerts?since={first_sid}", open_timeout=10) as ws:
+    with connect_as(world, f"/ws/alerts?since={first_sid}", first_message=False) as ws:
         replayed = json.loads(ws.recv(timeout=5))
         assert replayed["sid"] == closed["sid"] and replayed["event"] == "closed"
         assert json.loads(ws.recv(timeout=5))["type"] == "ready"
+
+
+@pytest.mark.parametrize("path", ["/ws/live", "/ws/alerts"])
+def test_websockets_need_a_login(world, path):  # noqa: ANN001
+    from websockets.exceptions import ConnectionClosed
+
+    for token in (None, "fw_forged"):
+        with connect(f"{world['ws']}{path}", open_timeout=10) as ws:
+            ws.send(json.dumps({"token": token}))
+            with pytest.raises(ConnectionClosed) as got:
+                ws.recv(timeout=10)
+        assert got.value.rcvd is not None and got.value.rcvd.code == 4401
