@@ -4,11 +4,17 @@ Starts (or reuses) the embedded Redis and PostgreSQL, loads a simulated city's r
 fences, permits, orders), starts the web server and a worker, and feeds the simulated fixes through the real
 HTTP ingest as their time comes — at `speed`× real time. The simulated period starts *now*, so what the map
 shows is "live". Everything started here stops on Ctrl-C or after `duration`.
+
+Signing in: the dashboard needs a login, so the demo makes (or re-uses) an admin account `demo` with a new
+random password on every run and prints it, with a one-time sign-in link (`/#login=…`, valid 10 minutes,
+usable once, kept out of server logs because it is a URL fragment) that it also opens in the browser. No
+fixed default password exists anywhere; a real deployment creates its accounts with `fleetwatch users add`.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +65,33 @@ def load_reference(database_url: str, sim: Any) -> None:
             save_docs(conn, "order", list(sim.orders), actor="demo")
 
 
+DEMO_USER = "demo"
+LINK_TTL_S = 600
+
+
+def demo_login(settings: Settings, database_url: str, redis_url: str) -> tuple[str, str]:
+    """The demo admin (created once, re-enabled and given a fresh random password each run) → (password,
+    one-time sign-in code)."""
+    import redis
+
+    from dashboard.auth import issue_login_link
+    from tracker.edges import users
+
+    password = secrets.token_urlsafe(12)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        if users.get_user(conn, DEMO_USER) is None:
+            users.create_user(conn, "demo", DEMO_USER, "admin", password=password, display_name="演示管理员 Demo")
+        else:
+            users.update_user(conn, "demo", DEMO_USER, role="admin", disabled=False)
+            users.set_password(conn, "demo", DEMO_USER, password)
+    r = redis.Redis.from_url(redis_url)
+    try:
+        code = issue_login_link(r, settings.bus.prefix, DEMO_USER, LINK_TTL_S)
+    finally:
+        r.close()
+    return password, code
+
+
 def run_demo(settings: Settings, opts: DemoOptions, echo=print) -> int:
     settings.http.port = opts.port
     rt = Runtime(settings)
@@ -80,11 +113,15 @@ def run_demo(settings: Settings, opts: DemoOptions, echo=print) -> int:
         token = next(iter(settings.http.ingest_tokens.values()))
         rt.start_feed(sim.fixes, opts.speed, token, start_ms, on_done=finished)
         url = f"{rt.base_url}/"
+        password, code = demo_login(settings, services.database_url, services.redis_url)
+        link = f"{url}#login={code}"
         echo(f"FleetWatch is live at {url}  (Ctrl-C to stop)")
+        echo(f"  sign in as {DEMO_USER} / {password}  (a new password every run)")
+        echo(f"  or open the one-time sign-in link (valid {LINK_TTL_S // 60} min): {link}")
         if opts.open_browser:
             import webbrowser
 
-            webbrowser.open(url)
+            webbrowser.open(link)
         deadline = None if opts.duration_s is None else time.monotonic() + opts.duration_s
         while deadline is None or time.monotonic() < deadline:
             if not all(t.is_alive() for t in rt.threads if t.name != "feed"):

@@ -8,7 +8,9 @@ duration; (3) it leaves no process behind (embedded Redis and PostgreSQL include
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,6 +54,21 @@ def _processes_using(path: Path) -> list[str]:
     return found
 
 
+def _printed_login(log_path: Path, proc: subprocess.Popen, timeout_s: float) -> tuple[str, str, str]:
+    """(user, password, one-time link) as the demo prints them for the person who started it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log_path.read_text()
+        user = re.search(r"sign in as (\S+) / (\S+)", text)
+        link = re.search(r"one-time sign-in link.*?: (http\S+#login=\S+)", text)
+        if user and link:
+            return user.group(1), user.group(2), link.group(1)
+        if proc.poll() is not None:
+            raise AssertionError(f"demo exited early with {proc.returncode}")
+        time.sleep(0.3)
+    raise AssertionError("the demo printed no login")
+
+
 def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
     import httpx
 
@@ -89,6 +106,13 @@ def test_demo_end_to_end(tmp_path: Path, artifacts_dir: Path):
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/api/health", proc, 90)
         t_up = time.monotonic()
+        # the dashboard needs a login: use what the demo printed, as a newcomer would
+        import httpx
+
+        user, password, link = _printed_login(log_path, proc, 60)
+        resp = httpx.post(f"{base}/api/auth/login", json={"username": user, "password": password}, timeout=60)
+        assert resp.status_code == 200, resp.text
+        token = resp.json()["token"]
 
         # the embedded servers the demo started are reused (not owned) by this test to look inside
         svc = ensure_services(Settings(data_dir=data_dir))
@@ -99,6 +123,7 @@ def test_demo_end_to_end(tmp_path: Path, artifacts_dir: Path):
         # websocket: positions for every vehicle
         decoder = LiveDecoder()  # the binary fw-live/1 protocol, decoded as the page does
         with ws_connect(f"ws://127.0.0.1:{port}/ws/live", open_timeout=10) as ws:
+            ws.send(json.dumps({"token": token}))
             while time.monotonic() - t_up < 20 and set(decoder.vehicles) != vehicle_ids:
                 decoder.feed(ws.recv(timeout=5))
         assert set(decoder.vehicles) == vehicle_ids
@@ -114,12 +139,13 @@ def test_demo_end_to_end(tmp_path: Path, artifacts_dir: Path):
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("request", lambda req: hosts.add(urlparse(req.url).hostname or ""))
-            page.goto(f"{base}/")
+            page.goto(link)  # the one-time sign-in link: no login form in the way
             page.wait_for_function(
                 f"window.fleetwatch && window.fleetwatch.rendered === {VEHICLES} && window.fleetwatch.roads",
                 timeout=30_000)
             page.wait_for_timeout(1500)
             drawn = page.evaluate("window.fleetwatch.rendered")
+            assert "#login=" not in page.url  # the code left the address bar
             shot = artifacts_dir / "demo_live_map.png"
             page.screenshot(path=str(shot))
             browser.close()
