@@ -166,7 +166,7 @@
 
   FW.onLang(() => { options(); render(); if (state.selectedAlert) select(state.selectedAlert, false); });
   options();
-  fetch("/api/roads").then((r) => r.json()).then((gj) => { roads = gj; state.roads = true; drawEvidence(state.evidence); });
+  FW.json("/api/roads").then((gj) => { roads = gj; state.roads = true; drawEvidence(state.evidence); });
   await load();
   const hash = location.hash.slice(1);
   if (hash) select(hash);

@@ -1,11 +1,71 @@
-// Shared by every page: header and navigation, labels, local time, alert toasts, deck.gl helpers.
+// Shared by every page: login (token), header and navigation, labels, local time, alert toasts, deck.gl helpers.
 // Plain script (no build step): everything hangs off window.FW.
+//
+// Login: the session token lives in sessionStorage (this tab only; gone when the tab closes) and goes out as
+// `Authorization: Bearer …` on every fetch (FW.fetch / FW.json) and as the first message on every websocket
+// (FW.socket) — never in a URL. No token, or a 401 / websocket close 4401 → the login page, which comes back
+// here. A one-time sign-in link (`/#login=<code>`, printed by `fleetwatch demo`) is exchanged for a token and
+// removed from the address bar before anything else runs.
+//
+// Quiet mode (`?static=1`, or the OS/browser asking for reduced motion): no interpolated movement, no pulsing
+// halos, no blinking — the map redraws once per update. For slow PCs, software WebGL and the browser tests.
 (function () {
-  const FW = (window.FW = { config: null, vocab: null, page: document.body.dataset.page, listeners: [] });
+  const FW = (window.FW = { config: null, vocab: null, page: document.body.dataset.page, listeners: [], user: null });
   window.fleetwatch = window.fleetwatch || {}; // page state read by tests and by people in the console
   const state = window.fleetwatch;
   state.toasts = 0;
   state.alertsReceived = [];
+  state.sockets = []; // every websocket close: {path, code, at} (a page that keeps reconnecting shows here)
+  const params = new URLSearchParams(location.search);
+  FW.quiet = params.get("static") === "1" ||
+    (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  state.quiet = FW.quiet;
+  if (FW.quiet) document.documentElement.classList.add("quiet");
+
+  // -- login --------------------------------------------------------------------------------------------
+  const TOKEN = "fw-token";
+  FW.token = () => sessionStorage.getItem(TOKEN);
+  FW.toLogin = () => {
+    sessionStorage.removeItem(TOKEN);
+    const next = location.pathname + location.search + location.hash;
+    location.replace(`/login?next=${encodeURIComponent(next)}`);
+    return new Promise(() => {}); // nothing on this page continues
+  };
+  FW.fetch = async (url, opts = {}) => {
+    const headers = new Headers(opts.headers || {});
+    headers.set("Authorization", `Bearer ${FW.token()}`);
+    const r = await fetch(url, { ...opts, headers });
+    if (r.status === 401) await FW.toLogin();
+    return r;
+  };
+  FW.socket = (path) => {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}${path}`);
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ token: FW.token() }))); // before the page's onopen
+    ws.addEventListener("close", (ev) => {
+      state.sockets.push({ path: path.split("?")[0], code: ev.code, at: Date.now() });
+      if (ev.code === 4401) FW.toLogin();
+    });
+    return ws;
+  };
+  async function signIn() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const code = hash.get("login");
+    if (code) {
+      hash.delete("login");
+      const rest = hash.toString();
+      history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+      const r = await fetch("/api/auth/link", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                body: JSON.stringify({ code }) });
+      if (r.ok) sessionStorage.setItem(TOKEN, (await r.json()).token);
+    }
+    if (!FW.token()) await FW.toLogin();
+    const me = await FW.fetch("/api/auth/me");
+    if (!me.ok) throw new Error(`/api/auth/me: ${me.status}`);
+    FW.user = await me.json();
+    state.user = FW.user.username;
+    renderUser();
+  }
 
   // -- header -------------------------------------------------------------------------------------------
   const header = document.createElement("header");
@@ -20,6 +80,8 @@
     <span id="status" class="status"></span>
     <span id="clock" class="clock"></span>
     <span id="alarm-badge" class="badge" title=""></span>
+    <span id="user" class="user"></span>
+    <button id="logout" type="button" data-i18n="logout"></button>
     <button id="lang" type="button">EN / 中文</button>`;
   document.body.prepend(header);
   header.querySelector(`nav a[data-p="${FW.page}"]`)?.classList.add("active");
@@ -32,7 +94,20 @@
     window.fwLang = window.fwLang === "zh" ? "en" : "zh";
     localStorage.setItem("fw-lang", window.fwLang);
     window.applyI18n();
+    renderUser();
     FW.listeners.forEach((fn) => fn());
+  });
+  function renderUser() {
+    const u = FW.user;
+    if (!u) return;
+    const scope = [...u.companies, ...u.districts].join(" · ");
+    document.getElementById("user").innerHTML = `${FW.esc(u.display_name || u.username)}
+      <span class="pill">${FW.esc(t(`role_${u.role}`))}</span>${scope ? ` <span class="muted">${FW.esc(scope)}</span>` : ""}`;
+  }
+  document.getElementById("logout").addEventListener("click", async () => {
+    try { await FW.fetch("/api/auth/logout", { method: "POST" }); } catch (e) { /* signing out anyway */ }
+    sessionStorage.removeItem(TOKEN);
+    location.replace("/login");
   });
 
   // -- labels and time ----------------------------------------------------------------------------------
@@ -79,7 +154,7 @@
   FW.color = (kind) => (FW.vocab && FW.vocab.colors.kinds[kind]) || [150, 160, 170];
   FW.rgb = (c, a = 1) => `rgba(${c[0]},${c[1]},${c[2]},${a})`;
   FW.json = async (url) => {
-    const r = await fetch(url);
+    const r = await FW.fetch(url);
     if (!r.ok) throw new Error(`${url}: ${r.status}`);
     return r.json();
   };
@@ -112,8 +187,7 @@
     try { openCount = (await FW.json("/api/alerts?status=open&limit=1")).total; badge(); } catch (e) { /* offline */ }
   };
   function connectAlerts() {
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${proto}://${location.host}/ws/alerts${lastSid ? `?since=${lastSid}` : ""}`);
+    const ws = FW.socket(`/ws/alerts${lastSid ? `?since=${lastSid}` : ""}`);
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.type === "ready") { state.alertsReady = true; return; }
@@ -126,7 +200,7 @@
       badge();
       FW.alertHandlers.forEach((fn) => fn(msg));
     };
-    ws.onclose = () => { state.alertsReady = false; setTimeout(connectAlerts, 2000); };
+    ws.onclose = (ev) => { state.alertsReady = false; if (ev.code !== 4401) setTimeout(connectAlerts, 2000); };
   }
 
   // -- deck.gl ------------------------------------------------------------------------------------------
@@ -192,15 +266,21 @@
   };
   FW.tooltipStyle = { backgroundColor: "rgba(12,18,26,0.96)", color: "#e6edf3", fontSize: "12px",
                       border: "1px solid #2d3b4d", borderRadius: "4px", padding: "6px 8px" };
-  FW.exportLink = (path, params) => {
+  // Downloads carry the token too: fetch the file, then hand the browser a local blob to save.
+  FW.exportLink = async (path, params) => {
     const q = new URLSearchParams(params);
     q.set("download", "1");
+    const r = await FW.fetch(`${path}?${q}`);
+    if (!r.ok) throw new Error(`${path}: ${r.status}`);
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await r.blob());
     const a = document.createElement("a");
-    a.href = `${path}?${q}`;
-    a.download = "";
+    a.href = url;
+    a.download = name ? name[1] : "fleetwatch.html";
     document.body.appendChild(a);
     a.click();
     a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   };
 
   // -- start --------------------------------------------------------------------------------------------
@@ -208,7 +288,7 @@
     const el = document.getElementById("clock");
     if (el) el.textContent = FW.time(Date.now());
   }, 1000);
-  FW.ready = Promise.all([FW.json("/api/config"), FW.json("/api/vocab")]).then(([config, vocab]) => {
+  FW.ready = signIn().then(() => Promise.all([FW.json("/api/config"), FW.json("/api/vocab")])).then(([config, vocab]) => {
     FW.config = config;
     FW.vocab = vocab;
     window.applyI18n();

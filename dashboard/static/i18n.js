@@ -25,6 +25,10 @@ window.FW_I18N = {
     trips_by_site: "工地 / 消纳场趟次", trips_na: "趟次数据尚未接入", days: "天", alerts_total: "报警总数",
     open_alerts: "进行中", confirmed_share: "确认比例", vehicles_alerted: "涉事车辆", per_vehicle: "每车",
     ongoing: "进行中", backfilled: "补传数据",
+    logout: "退出", login_title: "登录", username: "用户名", password: "密码", sign_in: "登录",
+    login_failed: "用户名或密码错误，或账户已锁定", login_busy: "正在登录…", login_hint: "请使用管理员分配的账号登录",
+    role_admin: "系统管理员", role_supervisor: "城市监管", role_enforcement: "联合执法", role_operator: "运输企业",
+    role_sanitation: "环卫管理", role_auditor: "审计",
   },
   en: {
     title: "Five-Vehicle Supervision", nav_live: "Live map", nav_alerts: "Alert centre", nav_replay: "Replay",
@@ -53,6 +57,11 @@ window.FW_I18N = {
     trips_na: "Trip data not connected yet", days: "days", alerts_total: "Alerts", open_alerts: "Open",
     confirmed_share: "Confirmed", vehicles_alerted: "Vehicles involved", per_vehicle: "per vehicle",
     ongoing: "ongoing", backfilled: "back-filled data",
+    logout: "Sign out", login_title: "Sign in", username: "User name", password: "Password", sign_in: "Sign in",
+    login_failed: "Wrong user name or password, or the account is locked", login_busy: "Signing in…",
+    login_hint: "Use the account your administrator gave you", role_admin: "Administrator",
+    role_supervisor: "City supervisor", role_enforcement: "Enforcement", role_operator: "Fleet operator",
+    role_sanitation: "Sanitation", role_auditor: "Auditor",
   },
 };
 window.fwLang = localStorage.getItem("fw-lang") || "zh";

@@ -150,8 +150,7 @@
   function connect() {
     store.reset();
     for (const a of [...pos, from, to]) a.fill(0);
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${proto}://${location.host}/ws/live`);
+    ws = FW.socket("/ws/live");
     ws.binaryType = "arraybuffer";
     status(t("connecting"));
     ws.onopen = () => sendViewport();
@@ -166,7 +165,7 @@
       }
       status();
     };
-    ws.onclose = () => { status(t("disconnected")); setTimeout(connect, 2000); };
+    ws.onclose = (ev) => { status(t("disconnected")); if (ev.code !== 4401) setTimeout(connect, 2000); };
   }
   function status(text) {
     const el = document.getElementById("status");
@@ -326,10 +325,10 @@
 
   // -- start ------------------------------------------------------------------------------------------------
   toggles();
-  fetch("/api/roads").then((r) => r.json()).then((gj) => {
+  FW.json("/api/roads").then((gj) => {
     state.roads = gj; roadsLayer = FW.roadsLayer(L, gj, ui.roads); draw();
   });
-  fetch("/api/fences").then((r) => (r.ok ? r.json() : null)).then((gj) => {
+  FW.fetch("/api/fences").then((r) => (r.ok ? r.json() : null)).then((gj) => {
     if (gj) { fencesData = gj; state.fenceCount = gj.features.length; draw(); }
   });
   // fps as the page experiences it (read by the benchmark and visible in the console)

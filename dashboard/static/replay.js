@@ -60,7 +60,7 @@
     const xs = trips.flatMap((x) => x.path.map((p) => p[0])), ys = trips.flatMap((x) => x.path.map((p) => p[1]));
     if (xs.length) deck.setProps({ initialViewState: { ...FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 60), transitionDuration: 500 } });
     if (!fences) {
-      const r = await fetch(`/api/fences?at=${new Date(since).toISOString()}`);
+      const r = await FW.fetch(`/api/fences?at=${new Date(since).toISOString()}`);
       fences = r.ok ? await r.json() : { type: "FeatureCollection", features: [] };
     }
     draw();
@@ -154,6 +154,6 @@
   FW.onLang(() => { setPlaying(R.playing); renderList(); draw(); });
 
   setPlaying(false);
-  fetch("/api/roads").then((r) => r.json()).then((gj) => { roads = gj; state.roads = true; draw(); });
+  FW.json("/api/roads").then((gj) => { roads = gj; state.roads = true; draw(); });
   if (chosen.size) load();
 })();
