@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from ingest.routes_tracks import make_router
-from tracker.edges import history
+from tracker.edges import history, users
 from tracker.edges.worker import add_h3
 from tracker.fix import conform
 
@@ -36,8 +36,11 @@ def client(settings, pg_conn):
     with pg_conn.transaction():
         history.write_fixes(pg_conn, df)
     app = create_app(settings, settings.redis_url, settings.database_url)
-    app.include_router(make_router(lambda: app.state.fw))
-    return TestClient(app)
+    if not any(getattr(r, "path", "") == "/api/tracks" for r in app.routes):  # the app may mount it itself
+        app.include_router(make_router(lambda: app.state.fw))
+    users.create_user(pg_conn, "test", "tracks-admin", "admin", password="pw-Tracks-1234")
+    token, _ = users.issue_token(pg_conn, "test", "tracks-admin", "api", None)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
 
 RANGE = {"from": "2026-11-20T00:00:00Z", "to": "2026-11-21T00:00:00Z"}
