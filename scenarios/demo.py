@@ -37,6 +37,7 @@ class DemoOptions:
     seed: int = 7
     scenario: str = "standard"
     open_browser: bool = True
+    gateway_port: int | None = 8808  # JT/T 808 terminals; None: no gateway, 0: any free port
 
 
 def simulate_city(opts: DemoOptions, start_ms: int) -> Any:
@@ -110,6 +111,9 @@ def run_demo(settings: Settings, opts: DemoOptions, echo=print) -> int:
         warm_up(settings)  # in this process: the worker's first batch then runs compiled kernels
         rt.start_server()
         rt.start_workers(1)
+        if opts.gateway_port is not None:
+            gw_port = rt.start_gateway(opts.gateway_port)
+            echo(f"JT/T 808 gateway listening on {settings.http.host}:{gw_port}")
         token = next(iter(settings.http.ingest_tokens.values()))
         rt.start_feed(sim.fixes, opts.speed, token, start_ms, on_done=finished)
         url = f"{rt.base_url}/"

@@ -37,6 +37,7 @@ class Runtime:
     threads: list[threading.Thread] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    gateway: object | None = None  # ingest.gateway.GatewayThread
 
     @property
     def base_url(self) -> str:
@@ -64,6 +65,17 @@ class Runtime:
             if not t.is_alive() or time.monotonic() > deadline:
                 raise ServiceError(f"web server did not start on {self.base_url} (is the port in use?)")
             time.sleep(0.05)
+
+    def start_gateway(self, port: int) -> int:
+        """The JT/T 808 TCP gateway in a thread of this process; returns the bound port (0 = any free one)."""
+        from ingest.gateway import run_in_thread
+
+        assert self.services is not None
+        try:
+            self.gateway = run_in_thread(self.settings, self.services, port=port)
+        except OSError as exc:
+            raise ServiceError(f"JT/T 808 gateway cannot listen on port {port}: {exc.strerror or exc}") from None
+        return int(self.gateway.port)  # type: ignore[attr-defined]
 
     def start_workers(self, count: int = 1) -> None:
         assert self.services is not None
@@ -114,6 +126,8 @@ class Runtime:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.gateway is not None:
+            self.gateway.stop()  # type: ignore[attr-defined]
         if self.server is not None:
             self.server.should_exit = True
         for t in self.threads:

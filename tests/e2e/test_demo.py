@@ -100,7 +100,7 @@ def test_demo_end_to_end(tmp_path: Path, artifacts_dir: Path):
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "scenarios.cli", "demo", "--duration", "30", "--no-browser", "--port",
-             str(port), "--vehicles", str(VEHICLES), "--speed", "10"],
+             str(port), "--vehicles", str(VEHICLES), "--speed", "10", "--gateway-port", "0"],
             env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
