@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import httpx
 import polars as pl
 import psycopg
 import uvicorn
@@ -99,28 +98,12 @@ class Runtime:
 
     def _feed(self, fixes: pl.DataFrame, speed: float, token: str, t0_ms: int,
               on_done: threading.Event | None) -> None:
-        ordered = fixes.sort("received_ts_ms", maintain_order=True)
-        due = ordered.get_column("received_ts_ms").to_numpy()
-        wall0 = time.time()
-        pos = 0
-        with httpx.Client(base_url=self.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
-            while pos < ordered.height and not self.stop_event.is_set():
-                sim_now = t0_ms + (time.time() - wall0) * 1000 * speed
-                end = int(due.searchsorted(sim_now, side="right"))
-                if end > pos:
-                    batch = ordered.slice(pos, end - pos)
-                    body = batch.drop("source", "received_ts_ms").write_ndjson()
-                    try:
-                        resp = client.post("/api/ingest/fixes", content=body,
-                                           headers={"Content-Type": "application/x-ndjson"})
-                        resp.raise_for_status()
-                        pos = end
-                    except httpx.HTTPError as exc:
-                        if self.stop_event.is_set():
-                            break
-                        log.warning("feed: %s; retrying", exc)
-                self.stop_event.wait(0.25)
+        from scenarios.sim.live import stream
+
+        st = stream(fixes, self.base_url, token, speed=speed, t0_ms=t0_ms, stop=self.stop_event.is_set,
+                    sleep=self.stop_event.wait)
+        if st.rejected_batches:
+            log.error("feed: the ingest rejected %d batch(es) (%d fixes)", st.rejected_batches, st.rejected_fixes)
         if on_done is not None:
             on_done.set()
 
