@@ -108,23 +108,34 @@ class EmbeddedRedis:
             pass  # shutdown closes the connection under us
         except redis.RedisError as exc:  # pragma: no cover
             log.warning("embedded Redis shutdown: %s", exc)
-        self._wait_pid_gone(self.data_dir / "redis.pid")
+        _stop_pid(_read_pid(self.data_dir / "redis.pid"), sig=None, timeout_s=10, name="embedded Redis")
         self.started = False
 
-    @staticmethod
-    def _wait_pid_gone(pidfile: Path, timeout_s: float = 10) -> None:
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().splitlines()[0].strip())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stop_pid(pid: int | None, sig: int | None, timeout_s: float, name: str) -> None:
+    """Send `sig` (if any), wait for the process to exit, kill it after `timeout_s`."""
+    import signal
+
+    if pid is None:
+        return
+    try:
+        if sig is not None:
+            os.kill(pid, sig)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+            os.kill(pid, 0)
             time.sleep(0.05)
-        os.kill(pid, 9)
+    except ProcessLookupError:
+        return
+    log.warning("%s (pid %d) did not stop in %.0f s; killing it", name, pid, timeout_s)
+    os.kill(pid, signal.SIGKILL)
 
 
 def _allow_traverse(path: Path) -> None:
@@ -185,27 +196,12 @@ class EmbeddedPostgres:
             self._signal_postmaster()  # e.g. pg_ctl, running as `pgserver`, lost access to the directory
         self.started = False
 
-    def _signal_postmaster(self, timeout_s: float = 20) -> None:
+    def _signal_postmaster(self) -> None:
         """Fast shutdown by signal: SIGINT to the postmaster is what `pg_ctl -m fast stop` sends."""
         import signal
 
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        try:
-            os.kill(pid, signal.SIGINT)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        log.warning("embedded PostgreSQL (pid %d) ignored a fast shutdown; killing it", pid)
-        os.kill(pid, signal.SIGKILL)
+        _stop_pid(_read_pid(self.pgdata / "postmaster.pid"), sig=signal.SIGINT, timeout_s=20,
+                  name="embedded PostgreSQL")
 
 
 @dataclass
