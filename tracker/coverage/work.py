@@ -1,0 +1,405 @@
+"""Sweepers and sprinklers: fixes → corridor pairs → passes → coverage per (segment, window occurrence).
+
+A *valid pass* is made of steps between consecutive fixes of one vehicle on one segment's corridor, in one
+occurrence of the plan's windows, by a vehicle of the plan's kind (the plan's own vehicle unless
+`any_vehicle`), with the device on and the speed in the band. Each fix gets a state (`kernels.ST_*`):
+
+* VALID — device on (or not reported and `device_missing = "count"`), speed within the band ± tolerance;
+* PAUSED — device on but slower than the band: a sweeper waiting at a light, or starting off; it covers what
+  it moves, which is next to nothing, and does not end the pass;
+* OFF — the device was switched off at this fix; JT/T 808 terminals report a status change at once, so the
+  device was on during the step *into* this fix, which still counts, and the pass ends here;
+* BREAK — too fast for the band (transit with the brush left on): no step into or out of it counts.
+
+The per-step rule and the pass logic (gaps, multipath jumps, direction reversals) are in `kernels.passes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tracker.coverage import kernels as K
+from tracker.coverage.compiled import CompiledPlans
+from tracker.coverage.params import CoverageParams
+
+
+@dataclass
+class WorkFixes:
+    """Fixes as arrays, sorted by (vehicle, ts): what the pipeline reads."""
+
+    vkey: npt.NDArray[np.int32]  # any id unique per vehicle (passes never join two vehicles)
+    veh: npt.NDArray[np.int32]  # compiled vehicle index (−1: no plan)
+    kind: npt.NDArray[np.int8]  # tracker.world kind code
+    ts_ms: npt.NDArray[np.int64]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    speed_kmh: npt.NDArray[np.float64]
+    device: npt.NDArray[np.int8]  # −1 not reported, 0 off, 1 on
+    prev_ts_ms: npt.NDArray[np.int64]  # the vehicle's previous fix (−1 for its first)
+    minute: npt.NDArray[np.int16]  # local minute of day
+    day: npt.NDArray[np.int32]  # local epoch day
+
+
+PAIR_COLS = ("vkey", "veh", "ts", "seg", "occ", "s", "dist", "state", "prev_ts", "speed", "unverified")
+
+
+def match(f: WorkFixes, cp: CompiledPlans, params: CoverageParams) -> tuple[np.ndarray, ...]:
+    """(row, segment, measure s, distance) for fixes inside a corridor they may serve."""
+    gr, pc = cp.grid, cp.piece
+    n = f.ts_ms.shape[0]
+    if n == 0 or cp.n_segments == 0:
+        z = np.zeros(0)
+        return z.astype(np.int64), z.astype(np.int32), z, z
+    x, y = cp.to_xy(f.lon, f.lat)
+    cap = 2 * n + 64
+    while True:
+        k, row, seg, s, d = K.match(x, y, f.veh, f.kind, gr["gx0"], gr["gy0"], gr["gm"], gr["nx"], gr["ny"],
+                                    gr["ptr"], gr["piece"], pc["seg"], pc["x0"], pc["y0"], pc["dx"], pc["dy"],
+                                    pc["len2"], pc["s0"], pc["len"], cp.seg_veh, cp.seg_kind, cp.seg_corr_m,
+                                    params.any_vehicle, cap)
+        if k >= 0:
+            return row[:k], seg[:k], s[:k], d[:k]
+        cap *= 4
+
+
+def pairs(f: WorkFixes, cp: CompiledPlans, params: CoverageParams, windows_only: bool = True
+          ) -> dict[str, np.ndarray]:
+    """Corridor pairs with each fix's state and window occurrence (−1 outside every window of the segment's
+    plan; such pairs are dropped unless `windows_only` is False — late work is judged from them). `fix` is
+    the row in `f`."""
+    row, seg, s, dist = match(f, cp, params)
+    plan = cp.seg_plan[seg]
+    day = f.day[row]
+    occ = cp.plan_windows.occurrence(plan, f.minute[row].astype(np.int64), day)
+    occ_day = np.where(occ >= 0, occ // 16, 0)
+    days = cp.plan_days[plan]
+    valid_day = (occ_day >= days[:, 0]) & (occ_day <= days[:, 1])
+    occ = np.where(valid_day, occ, -1)
+    keep = (occ >= 0) | (not windows_only)
+    row, seg, s, occ, plan, dist = row[keep], seg[keep], s[keep], occ[keep], plan[keep], dist[keep]
+    dev = f.device[row]
+    speed = f.speed_kmh[row]
+    tol = params.band_tolerance_kmh
+    need = cp.plan_device[plan]
+    off = need & (dev == 0)
+    unknown_ignored = need & (dev < 0) & (params.device_missing == "ignore")
+    fast = speed > cp.plan_vmax[plan] + tol
+    slow = speed < cp.plan_vmin[plan] - tol
+    state = np.where(off, K.ST_OFF, np.where(fast | unknown_ignored, K.ST_BREAK,
+                                             np.where(slow, K.ST_PAUSED, K.ST_VALID))).astype(np.int8)
+    return {"fix": row, "vkey": f.vkey[row], "veh": f.veh[row], "ts": f.ts_ms[row], "seg": seg.astype(np.int32),
+            "occ": occ,
+            "s": s, "dist": dist, "state": state, "prev_ts": f.prev_ts_ms[row], "speed": speed, "unverified": need & (dev < 0)}
+
+
+def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, presorted: bool = False
+           ) -> dict[str, np.ndarray]:
+    """Corridor pairs → passes: segment, occurrence, vkey, lo_m, hi_m, t0_ms, t1_ms, fixes."""
+    if p["ts"].size == 0:
+        z = np.zeros(0)
+        return {"seg": z.astype(np.int32), "occ": z.astype(np.int64), "vkey": z.astype(np.int32), "lo": z,
+                "hi": z.copy(), "t0": z.astype(np.int64), "t1": z.astype(np.int64), "fixes": z.astype(np.int32)}
+    p = _smooth_spikes(_choose(p, params), params.max_step_s * 1000.0)
+    if not presorted:
+        order = np.lexsort((p["dist"], p["seg"], p["ts"], p["vkey"]))
+        p = {k: v[order] for k, v in p.items()}
+    vmax_ms = (cp.plan_vmax[cp.seg_plan] + params.band_tolerance_kmh) / 3.6
+    k, seg, occ, veh, lo, hi, t0, t1, nfix = K.passes(
+        p["vkey"], p["ts"], p["seg"], p["occ"], p["s"], p["dist"], p["state"], p["prev_ts"], p["speed"] / 3600.0,
+        cp.n_segments, vmax_ms / 1000.0,
+        params.max_step_s * 1000.0, params.bridge_max_gap_s * 1000.0, params.step_slack_m, params.reverse_min_m)
+    length = cp.seg_len_m[seg[:k]]
+    lo = np.clip(lo[:k], 0.0, None)
+    hi = np.minimum(hi[:k], length)
+    lo = np.where(lo <= params.end_snap_m, 0.0, lo)
+    hi = np.where(hi >= length - params.end_snap_m, length, hi)
+    return {"seg": seg[:k], "occ": occ[:k], "vkey": veh[:k], "lo": lo, "hi": hi, "t0": t0[:k], "t1": t1[:k],
+            "fixes": nfix[:k]}
+
+
+def _choose(p: dict[str, np.ndarray], params: CoverageParams) -> dict[str, np.ndarray]:
+    """One candidate measure per fix on a segment that folds back on itself (see `kernels.choose`)."""
+    vk, sg, oc, ts = p["vkey"], p["seg"], p["occ"], p["ts"]
+    dup = np.zeros(ts.size, bool)
+    if ts.size > 1:  # any (vehicle, ts, segment) with several candidates at all?
+        order0 = np.lexsort((sg, ts, vk))
+        a, b, c = vk[order0], ts[order0], sg[order0]
+        dup[1:] = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (c[1:] == c[:-1])
+    if not dup.any():
+        return p
+    order = np.lexsort((p["dist"], ts, oc, sg, vk))
+    keep = K.choose(vk[order], sg[order], oc[order], ts[order], p["s"][order], p["dist"][order], p["state"][order],
+                    p["speed"][order] / 3600.0, params.bridge_max_gap_s * 1000.0, 1.0, params.reverse_min_m, 5.0)
+    sel = np.sort(order[keep])
+    return {k: v[sel] for k, v in p.items()}
+
+
+def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np.ndarray]:
+    """A lone too-fast reading between two working fixes of the same stream is GPS speed noise (σ ≈ 1–2
+    km/h around a band top of 8), not a transit: it gets the VALID state. Too fast for two fixes in a row is
+    real. (The sweeping_too_fast rule reads raw speeds and debounces on its own.) Input order is kept."""
+    brk = p["state"] == K.ST_BREAK
+    if not brk.any():
+        return p
+    order = np.lexsort((p["ts"], p["occ"], p["seg"], p["vkey"]))
+    vk, sg, oc, ts, st = (p[c][order] for c in ("vkey", "seg", "occ", "ts", "state"))
+    first = np.ones(ts.size, bool)  # one row per (stream, time): alternatives share the state
+    first[1:] = (vk[1:] != vk[:-1]) | (sg[1:] != sg[:-1]) | (oc[1:] != oc[:-1]) | (ts[1:] != ts[:-1])
+    u = np.flatnonzero(first)
+    same = (vk[u][1:] == vk[u][:-1]) & (sg[u][1:] == sg[u][:-1]) & (oc[u][1:] == oc[u][:-1])
+    close = same & (ts[u][1:] - ts[u][:-1] <= max_step_ms)
+    su = st[u]
+    prev_ok = np.r_[False, close & (su[:-1] <= K.ST_PAUSED)]
+    next_ok = np.r_[close & (su[1:] <= K.ST_OFF), False]
+    lone = (su == K.ST_BREAK) & prev_ok & next_ok
+    if not lone.any():
+        return p
+    group = np.cumsum(first) - 1
+    fix_rows = lone[group]
+    state = p["state"].copy()
+    state[order[fix_rows]] = K.ST_VALID
+    return {**p, "state": state}
+
+
+def planned_rows(cp: CompiledPlans, days: list[int], segments: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every (segment, occurrence) the plans call for on the given local epoch days."""
+    segs = np.arange(cp.n_segments, dtype=np.int32) if segments is None else np.asarray(segments, np.int32)
+    out_seg, out_occ = [], []
+    ws = cp.plan_windows
+    for d in days:
+        plan = cp.seg_plan[segs]
+        ok = (cp.plan_days[plan, 0] <= d) & (d <= cp.plan_days[plan, 1])
+        for j in range(ws.length_min.shape[1]):
+            has = ok & (ws.length_min[plan, j] > 0)
+            if has.any():
+                out_seg.append(segs[has])
+                out_occ.append(np.full(int(has.sum()), d * 16 + j, np.int64))
+    if not out_seg:
+        return {"seg": np.zeros(0, np.int32), "occ": np.zeros(0, np.int64)}
+    return {"seg": np.concatenate(out_seg), "occ": np.concatenate(out_occ)}
+
+
+def gaps(f: WorkFixes, params: CoverageParams, at_home: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Data gaps of vehicles with a plan: consecutive fixes at least `gap_min_s` apart — (veh, t0, t1), the
+    positions before and after (lon0, lat0, lon1, lat1) and whether those fixes were at home (a depot)."""
+    sel = np.flatnonzero((f.prev_ts_ms >= 0) & (f.ts_ms - f.prev_ts_ms >= params.gap_min_s * 1000) & (f.veh >= 0))
+    before = np.maximum(sel - 1, 0)
+    home = np.zeros(f.ts_ms.shape[0], bool) if at_home is None else at_home
+    return {"veh": f.veh[sel], "t0": f.prev_ts_ms[sel], "t1": f.ts_ms[sel], "lon0": f.lon[before],
+            "lat0": f.lat[before], "lon1": f.lon[sel], "lat1": f.lat[sel], "home0": home[before],
+            "home1": home[sel]}
+
+
+def seg_distance_m(cp: CompiledPlans, seg: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Distance from points to segment centrelines (one segment per point), metres."""
+    out = np.full(seg.shape[0], np.inf)
+    if seg.size == 0:
+        return out
+    x, y = cp.to_xy(lon, lat)
+    pc = cp.piece
+    for g in np.unique(seg).tolist():
+        i = np.flatnonzero(seg == g)
+        p = np.flatnonzero(pc["seg"] == g)
+        t = ((x[i, None] - pc["x0"][p]) * pc["dx"][p] + (y[i, None] - pc["y0"][p]) * pc["dy"][p]) / pc["len2"][p]
+        t = np.clip(t, 0.0, 1.0)
+        dx = x[i, None] - (pc["x0"][p] + t * pc["dx"][p])
+        dy = y[i, None] - (pc["y0"][p] + t * pc["dy"][p])
+        out[i] = np.sqrt(dx * dx + dy * dy).min(axis=1)
+    return out
+
+
+def gap_overlap_s(rows: dict[str, np.ndarray], gp: dict[str, np.ndarray], cp: CompiledPlans,
+                  utc_offset_min: int, params: CoverageParams | None = None) -> np.ndarray:
+    """Per (segment, occurrence) row: the most working time a data gap of the plan's vehicle inside the
+    occurrence could have hidden — the gap's part inside the window, less the time to drive (at
+    `gap_transit_kmh`) from where the vehicle was before the gap to the segment and on to where it was after.
+    A gap that began and ended at home (a parked terminal dozing in the depot) hides nothing."""
+    out = np.zeros(rows["seg"].shape[0])
+    if gp["veh"].size == 0 or out.size == 0:
+        return out
+    plan = cp.seg_plan[rows["seg"]]
+    ws, we = cp.plan_windows.bounds_ms(plan, rows["occ"], utc_offset_min)
+    veh = cp.plan_veh[plan]
+    order = np.argsort(gp["veh"], kind="stable")
+    gv = gp["veh"][order]
+    lo = np.searchsorted(gv, veh, "left")
+    hi = np.searchsorted(gv, veh, "right")
+    cnt = hi - lo
+    r = np.repeat(np.arange(out.size), cnt)
+    k = order[np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)]
+    ov = (np.minimum(gp["t1"][k], we[r]) - np.maximum(gp["t0"][k], ws[r])) / 1000.0
+    inside = (ov > 0) & ~(gp["home0"][k] & gp["home1"][k])
+    r, k, ov = r[inside], k[inside], ov[inside]
+    if params is not None and r.size:
+        g = rows["seg"][r]
+        d = seg_distance_m(cp, g, gp["lon0"][k], gp["lat0"][k]) + seg_distance_m(cp, g, gp["lon1"][k], gp["lat1"][k])
+        ov = ov - d / (params.gap_transit_kmh / 3.6)
+    np.maximum.at(out, r, np.clip(ov, 0.0, None))
+    return out
+
+
+def coverage(rows: dict[str, np.ndarray], ps: dict[str, np.ndarray], cp: CompiledPlans,
+             params: CoverageParams, gap_s: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Coverage of the given (segment, occurrence) rows from passes.
+
+    Returned per row: length_m, required passes, covered_pass_m (Σ over the length of min(passes, required)),
+    covered_m (≥ 1 pass), complete_m (≥ required), passes_done, coverage_pct = covered_pass_m /
+    (required × length) and the status: covered / partial / missed from `covered_min_pct` and
+    `missed_below_pct` — or *unverified* when the vehicle's data gap in the window (`gap_s`, see
+    `gap_overlap_s`) was long enough to hide the missing work: we cannot tell, and the signal-loss rule
+    owns that story."""
+    seg, occ = rows["seg"], rows["occ"]
+    n = seg.shape[0]
+    nbins = cp.seg_nbins[seg]
+    bin0 = np.concatenate([[0], np.cumsum(nbins)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
+    key_rows = seg.astype(np.int64) * (1 << 40) + occ
+    order = np.argsort(key_rows, kind="stable")
+    key_p = ps["seg"].astype(np.int64) * (1 << 40) + ps["occ"]
+    pos = np.searchsorted(key_rows[order], key_p)
+    pos = np.minimum(pos, max(n - 1, 0))
+    hit = (key_rows[order][pos] == key_p) if n else np.zeros(key_p.shape, bool)
+    prow = np.where(hit, order[pos] if n else 0, -1).astype(np.int64)
+    counts = K.bin_counts(prow, ps["lo"], ps["hi"], bin0, nbins, cp.bin_m, int(nbins.sum()))
+    length = cp.seg_len_m[seg]
+    req = cp.seg_req[seg]
+    weighted, touched, complete, done = K.summarise(counts, bin0, nbins, length, req, cp.bin_m,
+                                                    params.complete_bin_share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(length > 0, 100.0 * weighted / (req * length), 0.0)
+    status = np.where(pct >= params.covered_min_pct, "covered",
+                      np.where(pct < params.missed_below_pct, "missed", "partial")).astype(object)
+    gap = np.zeros(n) if gap_s is None else gap_s
+    missing_s = (req * length - weighted) / (cp.plan_vmax[cp.seg_plan[seg]] / 3.6) if n else np.zeros(0)
+    hidden = (pct < params.covered_min_pct) & (gap > 0) & (gap >= params.gap_excuse_share * missing_s)
+    status[hidden] = "unverified"
+    return {"seg": seg, "occ": occ, "length_m": length, "required": req, "covered_pass_m": weighted, "gap_s": gap,
+            "covered_m": touched, "complete_m": complete, "passes_done": done, "coverage_pct": pct,
+            "status": status, "counts": counts, "bin0": bin0, "nbins": nbins}
+
+
+def home_transitions(veh: np.ndarray, ts: np.ndarray, at_home: np.ndarray) -> dict[str, np.ndarray]:
+    """(veh, ts, at_home) rows where a vehicle's at-home flag changes (first fix of each vehicle included);
+    input sorted by (veh, ts). A round is judged from these few rows instead of every fix."""
+    if veh.size == 0:
+        return {"veh": veh, "ts": ts, "home": at_home}
+    change = np.ones(veh.size, bool)
+    change[1:] = (veh[1:] != veh[:-1]) | (at_home[1:] != at_home[:-1])
+    return {"veh": veh[change], "ts": ts[change], "home": at_home[change]}
+
+
+def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[str, np.ndarray],
+                 home: dict[str, np.ndarray] | None, in_progress_s: float, grace_s: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Was each vehicle still out on its round when its window [ws, we) closed, and until when may it finish?
+
+    With depot / parking fences (`home`: at-home transitions, see `home_transitions`): in progress when the
+    vehicle is away from home at `we` and has been out since before `we`; the round ends at its return home
+    (at the latest `we + grace_s`). Without them: when it worked within `in_progress_s` of `we`.
+    Returns (in_progress, round_end_ms) per row."""
+    n = veh.shape[0]
+    prog = np.zeros(n, bool)
+    end = we + int(grace_s * 1000)
+    for i in range(n):
+        if home is None or home["veh"].size == 0:
+            w = work_ts["ts"][(work_ts["veh"] == veh[i]) & (work_ts["ts"] >= ws[i]) & (work_ts["ts"] <= we[i])]
+            prog[i] = w.size > 0 and we[i] - int(w.max()) <= in_progress_s * 1000
+            continue
+        mine = home["veh"] == veh[i]
+        t, h = home["ts"][mine], home["home"][mine]
+        before = t <= we[i]
+        if not before.any() or h[before][-1]:
+            continue  # no data yet, or at home when the window closed: the round was over
+        prog[i] = True
+        back = t[~before & h]
+        if back.size:
+            end[i] = min(int(end[i]), int(back.min()))
+    return prog, end
+
+
+def judge(rows: dict[str, np.ndarray], pr: dict[str, np.ndarray], gp: dict[str, np.ndarray], cp: CompiledPlans,
+          params: CoverageParams, utc_offset_min: int, alert_below_pct: float, grace_s: float,
+          in_progress_s: float, home: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Coverage of (segment, occurrence) rows and the verdict the missed_segment rule gives: `covered`
+    (≥ alert_below_pct in the window), `unverified` (a data gap could hide the work), `late` (the vehicle was
+    still on its round when the window closed and finished the segment before the round ended — see
+    `round_bounds`), `pending` (still on its round: too early to say) or `missed`.
+
+    `pr` are corridor pairs (any window, or none: late work lies outside the window), `gp` data gaps, `home`
+    depot fixes of plan vehicles. Rows are judged as of the newest pair time (a report of a past day: all)."""
+    strict = select(pr, pr["occ"] >= 0)
+    cov = coverage(rows, passes(strict, cp, params), cp, params, gap_overlap_s(rows, gp, cp, utc_offset_min, params))
+    n = rows["seg"].shape[0]
+    late = np.full(n, np.nan)
+    verdict = np.where(cov["coverage_pct"] >= alert_below_pct, "covered", "missed").astype(object)
+    verdict[(verdict == "missed") & (cov["status"] == "unverified")] = "unverified"
+    todo = np.flatnonzero(verdict == "missed")
+    round_end = np.full(n, -1, np.int64)
+    if todo.size and grace_s > 0 and pr["ts"].size:
+        plan = cp.seg_plan[rows["seg"][todo]]
+        ws, we = cp.plan_windows.bounds_ms(plan, rows["occ"][todo], utc_offset_min)
+        veh = cp.plan_veh[plan]
+        own = pr["veh"] == cp.plan_veh[cp.seg_plan[pr["seg"]]]
+        work = {"veh": pr["veh"][own & (pr["state"] <= K.ST_PAUSED)], "ts": pr["ts"][own & (pr["state"] <= K.ST_PAUSED)]}
+        prog, end = round_bounds(veh, ws, we, work, home, in_progress_s, grace_s)
+        newest = int(pr["ts"].max())
+        for k, r in enumerate(todo.tolist()):
+            if not prog[k]:
+                continue
+            round_end[r] = end[k]
+            sel = (pr["seg"] == rows["seg"][r]) & (pr["ts"] >= ws[k]) & (pr["ts"] <= end[k])
+            lp = select(pr, sel)
+            lp["occ"] = np.full(lp["ts"].size, rows["occ"][r], np.int64)
+            one = {"seg": rows["seg"][r:r + 1], "occ": rows["occ"][r:r + 1]}
+            late[r] = coverage(one, passes(lp, cp, params), cp, params)["coverage_pct"][0]
+            if late[r] >= alert_below_pct:
+                verdict[r] = "late"
+            elif newest < end[k]:
+                verdict[r] = "pending"
+    return {**cov, "late_pct": late, "verdict": verdict, "round_end_ms": round_end}
+
+
+def select(d: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in d.items()}
+
+
+def fixes_from_frame(df: pl.DataFrame, cp: CompiledPlans, utc_offset_min: int,
+                     kinds: dict[str, str] | None = None) -> tuple[WorkFixes, list[str]]:
+    """A fix frame (FIX_SCHEMA columns; any order, duplicates and invalid fixes allowed) → `WorkFixes`
+    (valid, de-duplicated, sorted), plus the vehicle id of each `vkey`. `kinds` maps vehicle id → kind
+    for vehicles without a plan (needed only with `any_vehicle`)."""
+    from tracker.windows import local_day, local_minute_of_day
+
+    f = (df.lazy().filter(pl.col("valid").fill_null(True) & (pl.col("lon") != 0.0) & (pl.col("lat") != 0.0)
+                          & pl.col("lon").is_not_null() & pl.col("lat").is_not_null())
+         .select("vehicle_id", "ts_ms", "lon", "lat", pl.col("speed_kmh").cast(pl.Float64).fill_null(0.0),
+                 pl.col("device_on").cast(pl.Int8).fill_null(-1))
+         .unique(["vehicle_id", "ts_ms"], keep="first")
+         .sort(["vehicle_id", "ts_ms"]).collect())
+    vid = f.get_column("vehicle_id")
+    uniq = vid.unique(maintain_order=True)
+    names = uniq.to_list()
+    vkey = vid.rle_id().to_numpy().astype(np.int32)
+    veh_of_key = cp.vehicle_codes(names)
+    kind_of_key = np.array([int(cp.veh_kind[c]) if c >= 0 else _kind_of(kinds, n) for c, n in
+                            zip(veh_of_key.tolist(), names, strict=True)], np.int8)
+    ts = f.get_column("ts_ms").to_numpy()
+    prev = np.empty_like(ts)
+    if ts.size:
+        prev[0] = -1
+        prev[1:] = np.where(vkey[1:] == vkey[:-1], ts[:-1], -1)
+    wf = WorkFixes(vkey=vkey, veh=veh_of_key[vkey] if ts.size else np.zeros(0, np.int32),
+                   kind=kind_of_key[vkey] if ts.size else np.zeros(0, np.int8), ts_ms=ts,
+                   lon=f.get_column("lon").to_numpy(), lat=f.get_column("lat").to_numpy(),
+                   speed_kmh=f.get_column("speed_kmh").to_numpy(), device=f.get_column("device_on").to_numpy(),
+                   prev_ts_ms=prev, minute=local_minute_of_day(ts, utc_offset_min), day=local_day(ts, utc_offset_min))
+    return wf, names
+
+
+def _kind_of(kinds: dict[str, str] | None, vehicle_id: str) -> int:
+    from tracker.coverage.compiled import _kind_code
+
+    return _kind_code((kinds or {}).get(vehicle_id, "unknown"))
