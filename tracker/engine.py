@@ -97,7 +97,7 @@ class Engine:
             params = load_params(mod.NAME, mod.Params, settings)
             if not params.enabled:
                 continue
-            self.rules.append(RuleSlot(mod, params, mod.new_state(n)))
+            self.rules.append(RuleSlot(mod, params, mod.new_state(n, params)))
         self.book = EpisodeBook(world, self.params, self.rules)
         self.invalid_count = np.zeros(n, np.int32)
         self.last_now_ms = NONE_TS

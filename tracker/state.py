@@ -68,19 +68,28 @@ class StateTable:
     exact) and a float32 matrix of value slots (distances, levels, codes — float32 holds integers < 2^24
     exactly). Two dtypes rather than one float64 matrix halve the bytes of the value slots, which is most of
     the per-vehicle memory. A snapshot is a row copy of each. Timestamp slots start at `NONE_TS`, value
-    slots at `val_init`."""
+    slots at `val_init`.
+
+    Rows: with `kinds=None` every vehicle has a row and row = the vehicle's state index (`sidx`). A rule that
+    only concerns some vehicle kinds (a muck-truck rule has nothing to say about sweepers) passes `kinds`, a
+    boolean per vehicle kind code: then only those vehicles get a row, allocated the first time one is seen
+    (`rows`), and `owner[row]` gives the vehicle back."""
 
     def __init__(self, name: str, ts_slots: Sequence[str], val_slots: Sequence[str],
-                 val_init: Sequence[float] | None = None, n: int = 0):
+                 val_init: Sequence[float] | None = None, n: int = 0, kinds: np.ndarray | None = None):
         self.name = name
         self.ts_slots = tuple(ts_slots)
         self.val_slots = tuple(val_slots)
         self.val_init = np.asarray(val_init if val_init is not None else [0.0] * len(self.val_slots), np.float32)
         if self.val_init.shape != (len(self.val_slots),):
             raise ValueError(f"{name}: {len(self.val_slots)} value slots but {self.val_init.shape[0]} initial values")
+        self.kinds = None if kinds is None else np.asarray(kinds, np.bool_)
         self.ct = np.zeros((0, len(self.ts_slots)), np.int64)
         self.cf = np.zeros((0, len(self.val_slots)), np.float32)
         self.mt, self.mf, self.bt, self.bf = self.ct.copy(), self.cf.copy(), self.ct.copy(), self.cf.copy()
+        self.n_rows = 0
+        self.row_of = np.zeros(0, np.int32)  # vehicle state index → row (−1: none), mapped tables only
+        self.owner = np.zeros(0, np.int32)  # row → vehicle state index
         self.grow(n)
 
     @property
@@ -89,10 +98,10 @@ class StateTable:
         return self.ct, self.cf, self.mt, self.mf, self.bt, self.bf
 
     def __len__(self) -> int:
-        return self.ct.shape[0]
+        return self.n_rows
 
-    def grow(self, n: int) -> None:
-        have = len(self)
+    def _grow_matrices(self, n: int) -> None:
+        have = self.ct.shape[0]
         if n <= have:
             return
         cap = max(n, int(have * 1.5) + 16)
@@ -101,24 +110,94 @@ class StateTable:
         self.ct, self.mt, self.bt = (np.concatenate([a, ft]) for a in (self.ct, self.mt, self.bt))
         self.cf, self.mf, self.bf = (np.concatenate([a, ff]) for a in (self.cf, self.mf, self.bf))
 
+    def grow(self, n: int) -> None:
+        """Make room for vehicle state indices < n."""
+        if self.kinds is None:
+            self._grow_matrices(n)
+            if n > self.n_rows:
+                self.owner = np.arange(n, dtype=np.int32)
+                self.n_rows = n
+        elif n > self.row_of.shape[0]:
+            self.row_of = np.concatenate([self.row_of, np.full(n - self.row_of.shape[0], -1, np.int32)])
+
+    def rows(self, sidx: npt.NDArray[np.int32], kind: npt.NDArray[np.int8]) -> npt.NDArray[np.int32]:
+        """Row of each batch row's vehicle (−1 when the table does not concern its kind), allocating rows for
+        vehicles seen for the first time."""
+        if self.kinds is None:
+            if sidx.size and int(sidx.max()) >= self.n_rows:
+                self.grow(int(sidx.max()) + 1)
+            return sidx
+        if sidx.size and int(sidx.max()) >= self.row_of.shape[0]:
+            self.grow(int(sidx.max()) + 1)
+        r = self.row_of[sidx]
+        new = (r < 0) & self.kinds[kind]
+        if new.any():
+            fresh = np.unique(sidx[new])
+            k = fresh.size
+            self._grow_matrices(self.n_rows + k)
+            self.row_of[fresh] = np.arange(self.n_rows, self.n_rows + k, dtype=np.int32)
+            self.owner = np.concatenate([self.owner, fresh.astype(np.int32)])
+            self.n_rows += k
+            r = self.row_of[sidx]
+        return r
+
+    def row(self, s: int) -> int:
+        if self.kinds is None:
+            return s if s < self.n_rows else -1
+        return int(self.row_of[s]) if s < self.row_of.shape[0] else -1
+
     def reset(self, rows: np.ndarray) -> None:
         """Blank the current state of some rows (after their episodes were closed at end of data)."""
         self.ct[rows] = NONE_TS
         self.cf[rows] = self.val_init
 
-    def restore(self, vidx: npt.NDArray[np.int32]) -> None:
+    def restore(self, sidx: npt.NDArray[np.int32]) -> None:
         """Roll vehicles back to their base state (before the oldest retained fix), for a re-run."""
-        self.ct[vidx] = self.bt[vidx]
-        self.cf[vidx] = self.bf[vidx]
-        self.mt[vidx] = self.bt[vidx]
-        self.mf[vidx] = self.bf[vidx]
+        if self.kinds is not None:
+            sidx = sidx[sidx < self.row_of.shape[0]]
+            sidx = self.row_of[sidx]
+            sidx = sidx[sidx >= 0]
+        else:
+            sidx = sidx[sidx < self.n_rows]
+        self.ct[sidx] = self.bt[sidx]
+        self.cf[sidx] = self.bf[sidx]
+        self.mt[sidx] = self.bt[sidx]
+        self.mf[sidx] = self.bf[sidx]
 
     def fresh(self, n: int) -> StateTable:
         """A blank table of the same shape (for evaluating a detached block of very late fixes)."""
-        return StateTable(self.name, self.ts_slots, self.val_slots, self.val_init, n)
+        return StateTable(self.name, self.ts_slots, self.val_slots, self.val_init, n, self.kinds)
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays)
+        """Bytes allocated (capacity, not just rows in use: growth slack is memory too)."""
+        return int(sum(a.nbytes for a in self.arrays) + self.row_of.nbytes + self.owner.nbytes)
+
+
+class TableGroup:
+    """Several tables one rule owns (e.g. route deviation's confirmed and provisional runs), managed as one."""
+
+    def __init__(self, tables: dict[str, StateTable]):
+        self.tables = tables
+
+    def __getitem__(self, name: str) -> StateTable:
+        return self.tables[name]
+
+    def __len__(self) -> int:
+        return max((len(t) for t in self.tables.values()), default=0)
+
+    def grow(self, n: int) -> None:
+        for t in self.tables.values():
+            t.grow(n)
+
+    def restore(self, sidx: npt.NDArray[np.int32]) -> None:
+        for t in self.tables.values():
+            t.restore(sidx)
+
+    def fresh(self, n: int) -> TableGroup:
+        return TableGroup({k: t.fresh(n) for k, t in self.tables.items()})
+
+    def nbytes(self) -> int:
+        return sum(t.nbytes() for t in self.tables.values())
 
 
 # -- packed sensor flags, as stored in the ring and passed to kernels ---------------------------------------

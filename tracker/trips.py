@@ -20,7 +20,8 @@ at a fence edge does not make a truck leave and re-enter):
   and `suspected_dumping` (or, for mixers, a suspected `mixer_discharge`) reports it when the truck has no
   load sensor to say otherwise.
 
-Per row, the scan also tells rules the load state after the row (`loaded`: −1 not a trip vehicle, 0, 1),
+Per row, the scan also tells rules the load state after the row (`loaded`: −1 not a trip vehicle, 0 empty
+(or no longer sure), 1 loaded, 2 unknown — first seen on the road, no sensor has said),
 whether a sensor said so (`loaded_src`), and the time of the last load drop outside (`drop_ts`).
 """
 
@@ -106,10 +107,10 @@ class Trips:
         self.world = world
         self.settings = settings
         self.params = params or load_params("trips", TripParams, settings)
-        self.table = StateTable("trips", TS_SLOTS, VAL_SLOTS, VAL_INIT, n)
+        self._applies = np.array([k in self.params.kinds for k in KINDS], bool)
+        self.table = StateTable("trips", TS_SLOTS, VAL_SLOTS, VAL_INIT, n, self._applies)
         self.records: dict[str, TripRecord] = {}
         self._role = _role_table(world, self.params)
-        self._applies = np.array([k in self.params.kinds for k in KINDS], bool)
         self._doc_type = np.array([DOC_PERMIT if k == "muck_truck" else DOC_ORDER if k == "concrete_mixer" else -1
                                    for k in KINDS], np.int8)
 
@@ -131,7 +132,8 @@ class Trips:
         """Scan the batch; leave per-row arrays and the trips decided in `batch.extra`."""
         p = self.params
         place = batch.first_of_kinds(ALLOWED_KINDS)
-        applies = self._applies[batch.kind]
+        srow = self.table.rows(batch.sidx, batch.kind)
+        applies = srow >= 0
         # own origin: one of the vehicle's documents starts there (any origin-kind place if it has none)
         own = self.world.is_doc_fence(batch.vidx, place, "origin")
         nodoc = (self.world.doc_count(batch.vidx) == 0) & (place >= 0)
@@ -140,16 +142,25 @@ class Trips:
         near = np.zeros(batch.n, bool)
         # only vehicles that are (or may become, in this batch) loaded track stops: empty at the start and
         # neither at an origin nor reporting a load in the batch means no stop can matter
-        may = (self.table.cf[batch.sidx, F_PHASE] != PHASE_EMPTY) | (self.table.cf[batch.sidx, F_PLACE] >= 0)
-        hint = (self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN) & (place >= 0) | (batch.load > 0)
+        if not applies.any():  # no trip vehicle in this batch
+            batch.extra.update(place=place, loaded=np.full(batch.n, -1, np.int8),
+                               loaded_src=np.full(batch.n, -1, np.int8), drop_ts=np.full(batch.n, -1, np.int64),
+                               trip_start=np.full(batch.n, -1, np.int64), trips=None)
+            doc, inwin = self.world.doc_match(batch.vidx, batch.minute, batch.day, self._doc_type[batch.kind])
+            batch.extra["doc"], batch.extra["doc_in_window"] = doc, inwin
+            return
+        r0 = np.maximum(srow, 0)
+        may = applies & ((self.table.cf[r0, F_PHASE] != PHASE_EMPTY) | (self.table.cf[r0, F_PLACE] >= 0))
+        hint = applies & ((self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN) & (place >= 0)
+                          | (batch.load > 0))
         if hint.any():
-            per_v = np.zeros(int(batch.sidx.max()) + 1, bool)
-            per_v[batch.sidx[hint]] = True
-            may |= per_v[batch.sidx]
+            per_v = np.zeros(len(self.table), bool)
+            per_v[srow[hint]] = True
+            may |= per_v[r0] & applies
         cand = np.flatnonzero(applies & batch.ok & may & (place < 0) & (batch.speed_kmh <= p.stop_kmh))
         if cand.size:
             near[cand] = self.world.near_kinds(batch.lon[cand], batch.lat[cand], ALLOWED_KINDS, p.stop_clear_m)
-        out = _scan(batch.sidx, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,
+        out = _scan(srow, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,
                     batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, own, near, self._role,
                     self._applies, *self.table.arrays,
                     p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.fail_dwell_s * 1000.0,
@@ -172,11 +183,11 @@ class Trips:
     def finish(self, sidx_to_vidx: np.ndarray) -> dict[str, np.ndarray]:
         """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
         ct, cf = self.table.ct, self.table.cf
-        m = min(len(self.table), sidx_to_vidx.shape[0])
+        m = len(self.table)
         rows = np.flatnonzero((cf[:m, F_PHASE] == PHASE_LOADED)
                               | ((cf[:m, F_PHASE] == PHASE_UNKNOWN) & (ct[:m, T_BEST0] >= 0)))
         rec = {
-            "vidx": sidx_to_vidx[rows].astype(np.int32), "row": np.full(rows.size, -1, np.int64),
+            "vidx": sidx_to_vidx[self.table.owner[rows]].astype(np.int32), "row": np.full(rows.size, -1, np.int64),
             "start": ct[rows, T_TRIP].copy(), "end": np.maximum(ct[rows, T_STOPLAST], ct[rows, T_TRIP]),
             "origin": cf[rows, F_ORIGIN].astype(np.int32), "dest": np.full(rows.size, -1, np.int32),
             "outcome": np.full(rows.size, OUT_OPEN, np.int8), "src": cf[rows, F_SRC].astype(np.int8),
@@ -261,8 +272,9 @@ class Trips:
         ct, cf = self.table.ct, self.table.cf
         out: list[str | None] = []
         for v in vidx.tolist():
-            if v < len(self.table) and cf[v, F_PHASE] == PHASE_LOADED and ct[v, T_TRIP] >= 0:
-                out.append(episode_id("trip", self.world.vehicle_ids[v], int(ct[v, T_TRIP])))
+            r = self.table.row(v)
+            if r >= 0 and cf[r, F_PHASE] == PHASE_LOADED and ct[r, T_TRIP] >= 0:
+                out.append(episode_id("trip", self.world.vehicle_ids[v], int(ct[r, T_TRIP])))
             else:
                 out.append(None)
         return out
@@ -370,13 +382,14 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
     k = 0
     for i in range(n):
         v = sidx[i]
+        if v < 0:  # not a trip vehicle: no row in the table
+            continue
         snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         kd = kind[i]
-        if not ok[i] or not applies[kd]:
-            if applies[kd]:
-                loaded[i] = 1 if cf[v, F_PHASE] == 1 else 0
-                drop_out[i] = ct[v, T_DROP]
-                trip_out[i] = ct[v, T_TRIP]
+        if not ok[i]:
+            loaded[i] = 1 if cf[v, F_PHASE] == 1 else (2 if cf[v, F_PHASE] == 2 else 0)
+            drop_out[i] = ct[v, T_DROP]
+            trip_out[i] = ct[v, T_TRIP]
             snap_after(v, act[i], ct, cf, mt, mf)
             continue
         t = ts[i]
@@ -462,7 +475,7 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         # a truck without a load sensor that stood ≥ stop_min by the road may have dumped: no longer "loaded"
         doubtful = cf[v, F_SRC] != 1 and (ct[v, T_BEST0] >= 0 or (
             ct[v, T_STOP] >= 0 and ct[v, T_STOPLAST] - ct[v, T_STOP] >= stop_min))
-        loaded[i] = 1 if cf[v, F_PHASE] == 1 and not doubtful else 0
+        loaded[i] = 0 if doubtful else (1 if cf[v, F_PHASE] == 1 else (2 if cf[v, F_PHASE] == 2 else 0))
         src_out[i] = np.int8(cf[v, F_SRC]) if cf[v, F_PHASE] == 1 else np.int8(-1)
         drop_out[i] = ct[v, T_DROP]
         trip_out[i] = ct[v, T_TRIP]

@@ -15,7 +15,7 @@ from tracker.hygiene import JUMP_REJECTED, JUMP_RELOCATED, HygieneParams
 from tracker.reference_impl import rules as R
 from tracker.reference_impl.debounce import CLOSE, OPEN, Debounce, Event
 from tracker.reference_impl.fixes import clean
-from tracker.reference_impl.trips import OUT_FAILED, OUT_OPEN, VehicleTrips
+from tracker.reference_impl.trips import OUT_COMPLETED, OUT_FAILED, OUT_OPEN, VehicleTrips
 from tracker.rules import discover, load_params
 from tracker.rules._base import PLACE_DOC, PLACE_FENCE, SEV_CONFIRMED, SEV_SUSPECTED, SEVERITY_NAMES
 from tracker.trips import ALLOWED_KINDS, ROLE_DEST, ROLE_ORIGIN, ROLE_OTHER, TripParams
@@ -48,6 +48,9 @@ class ReferenceEngine:
         kind = KINDS[w.vehicle_kind[v]]
         trips = VehicleTrips(self.tp) if kind in self.tp.kinds else None
         deb = {n: self._debouncer(n, kind) for n in R.DEBOUNCED if self.params[n].enabled}
+        shadow = self._debouncer("route_deviation", kind) if self.params["route_deviation"].enabled else None
+        self._held: list[Event] = []  # provisional deviations of a truck first seen with its load unknown
+        self._shown: set[int] = set()
         sl = {"prev": None, "ctx": False}
         for r in rs:
             if r.ok:
@@ -66,11 +69,18 @@ class ReferenceEngine:
                 cond, sev, place, value = R.DEBOUNCED[name](r, self.ctx)
                 for e in d.step(r.ts, r.dt_s, r.move_m, cond, sev, place, value):
                     self._emit(name, v, e, r)
+            if shadow is not None and r.ok:
+                cond, sev, place, value = R.route_deviation_unknown(r, self.ctx)
+                for e in shadow.step(r.ts, r.dt_s, r.move_m, cond, sev, place, value):
+                    self._hold(v, e, r)
             if r.ok and self.params["signal_loss"].enabled:
                 self._signal_loss(v, r, sl)
         for name, d in deb.items():
             for e in d.finish():
                 self._emit(name, v, e, None)
+        if shadow is not None:
+            for e in shadow.finish():
+                self._hold(v, e, None)
         if trips is not None:
             n_before = len(trips.records)
             trips.finish()
@@ -163,7 +173,24 @@ class ReferenceEngine:
         return Debounce(p.min_duration_s, p.min_distance_m, p.tolerance_s, p.max_gap_s,
                         sorted(getattr(p, "levels_s", ())))
 
+    def _hold(self, v: int, e: Event, r) -> None:
+        if e.start in self._shown:
+            self._emit("route_deviation", v, e, r)
+        else:
+            self._held.append((e, r))
+
     def _trip_record(self, v: int, kind: str, rec, outcome: int, r) -> None:
+        p = self.params["route_deviation"]
+        if rec.src == 2 and p.enabled and kind in p.kinds:  # a trip whose load was unknown ended
+            keep = []
+            for e, er in self._held:
+                if rec.start <= e.start <= rec.end:
+                    if rec.outcome == OUT_COMPLETED:  # it unloaded at a destination: it was loaded
+                        self._shown.add(e.start)
+                        self._emit("route_deviation", v, e, er)
+                else:
+                    keep.append((e, er))
+            self._held = keep
         if rec.outcome != outcome or rec.best0 < 0 or rec.sensor != 0:
             return
         for name in ("suspected_dumping", "mixer_discharge"):

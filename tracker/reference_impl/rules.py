@@ -93,13 +93,25 @@ def route_deviation(r, c: Ctx):
     p = c.p("route_deviation", r)
     if not (_applies(p, r) and r.ok and r.loaded == 1 and r.doc >= 0):
         return NO
+    return _off_route(r, c, load_sev(r))
+
+
+def route_deviation_unknown(r, c: Ctx):
+    """The same, for a truck whose load is unknown (first seen on the road): kept provisional."""
+    p = c.p("route_deviation", r)
+    if not (_applies(p, r) and r.ok and r.loaded == 2 and r.doc >= 0):
+        return NO
+    return _off_route(r, c, SEV_SUSPECTED)
+
+
+def _off_route(r, c: Ctx, sev: int):
     d = c.world.docs
     route = int(d.route[r.doc])
     if route < 0 or any(f in (route, d.origin[r.doc], d.dest[r.doc]) for f in r.fences):
         return NO
     off = float(c.world.fence_index.distance_m(np.array([r.lon]), np.array([r.lat]), np.array([route]))[0])
     off -= c.world.fences[route].half_width_m or 0.0
-    return True, load_sev(r), r.doc, off
+    return True, sev, r.doc, off
 
 
 def out_of_window(r, c: Ctx):

@@ -129,7 +129,7 @@ class VehicleTrips:
             self.last_load = ld
         doubtful = self.src != 1 and (self.best0 >= 0 or (
             self.stop >= 0 and self.stop_last - self.stop >= p.stop_min_s * 1000))
-        r.loaded = 1 if self.phase == PHASE_LOADED and not doubtful else 0
+        r.loaded = 0 if doubtful else (1 if self.phase == PHASE_LOADED else 2 if self.phase == PHASE_UNKNOWN else 0)
         r.src = self.src if self.phase == PHASE_LOADED else -1
         r.drop_ts = self.drop_ts
 

@@ -19,6 +19,8 @@ EV_OPEN = 1
 EV_UPDATE = 2  # escalation level or severity changed while open
 EV_CLOSE = 3
 EV_RETRACT = 4  # an episode opened on a guess (time passing) that the fix which then arrived disproves
+EV_CONFIRM = 5  # provisional (hidden) episodes of the vehicle starting in [start_ts, end_ts] become alerts
+EV_DISCARD = 6  # ... or are dropped, never having been shown
 
 SEV_SUSPECTED = 0
 SEV_CONFIRMED = 1
@@ -131,6 +133,7 @@ class Events:
     last_ts: npt.NDArray[np.int64]  # last fix time inside the episode so far
     lon: npt.NDArray[np.float64] | None = None  # where, when not the decision row's fix (NaN = that fix)
     lat: npt.NDArray[np.float64] | None = None
+    hidden: npt.NDArray[np.bool_] | None = None  # provisional: kept by the book, shown only once confirmed
 
     def __len__(self) -> int:
         return int(self.etype.shape[0])
@@ -153,6 +156,8 @@ class Events:
         if self.lon is None:
             self.lon = np.full(len(self), np.nan)
             self.lat = np.full(len(self), np.nan)
+        if self.hidden is None:
+            self.hidden = np.zeros(len(self), np.bool_)
         return self
 
     def take(self, sel: np.ndarray) -> Events:

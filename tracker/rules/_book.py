@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from tracker.episode import Episode, episode_id
-from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_RETRACT, EV_UPDATE, PLACE_DOC, PLACE_FENCE, SEVERITY_NAMES, Batch, Events
+from tracker.rules._base import EV_CLOSE, EV_CONFIRM, EV_DISCARD, EV_OPEN, EV_RETRACT, EV_UPDATE, PLACE_DOC, PLACE_FENCE, SEVERITY_NAMES, Batch, Events
 from tracker.state import FLAG_BACKFILL, FLAG_COVER, FLAG_DEVICE, FLAG_LIFTING, Ring
 from tracker.world import KINDS, World
 
@@ -46,7 +46,8 @@ class Rec:
     complete: bool = False
     detached: bool = False
     emitted: bool = False
-    place: int = -1  # rendered once already (the first version carries the track so far)
+    place: int = -1
+    hidden: bool = False  # provisional: not shown until confirmed (see EV_CONFIRM)  # rendered once already (the first version carries the track so far)
     backfilled: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +102,10 @@ class EpisodeBook:
         for j in range(len(ev)):
             v = int(ev.vidx[j])
             start = int(ev.start_ts[j])
+            et = int(ev.etype[j])
+            if et in (EV_CONFIRM, EV_DISCARD):
+                self._settle(slot.name, v, start, int(ev.end_ts[j]), et == EV_CONFIRM)
+                continue
             vid = w.vehicle_ids[v]
             eid = episode_id(kind, vid, start)
             row = int(ev.row[j])
@@ -108,13 +113,13 @@ class EpisodeBook:
             rec = self.recs.get(eid)
             if rec is None:
                 kc = int(w.vehicle_kind[v])
-                rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc)
+                rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc,
+                          hidden=bool(ev.hidden is not None and ev.hidden[j]))
                 self.recs[eid] = rec
                 self.by_vehicle.setdefault(v, set()).add(eid)
                 self.live.add(eid)
                 rec.ep.evidence["thresholds"] = self.thresholds(slot, kc)
             ep = rec.ep
-            et = int(ev.etype[j])
             if et == EV_RETRACT:
                 ep.status = "closed"
                 ep.retracted = True
@@ -171,6 +176,30 @@ class EpisodeBook:
             rec.detached |= detached
             self.touched.add(eid)
 
+    def _settle(self, rule: str, v: int, t0: int, t1: int, confirm: bool) -> None:
+        """Provisional episodes of a vehicle that started in [t0, t1]: show them (confirm) or drop them."""
+        for eid in list(self.by_vehicle.get(v, ())):
+            rec = self.recs[eid]
+            if rec.rule != rule or not rec.hidden or not (t0 <= rec.ep.start_ts_ms <= t1):
+                continue
+            if confirm:
+                rec.hidden = False
+                self.touched.add(eid)
+            else:
+                self._drop(eid)
+
+    def _drop(self, eid: str) -> None:
+        rec = self.recs.pop(eid)
+        self.live.discard(eid)
+        self.done.discard(eid)
+        self.touched.discard(eid)
+        self.pending.pop(eid, None)
+        s = self.by_vehicle.get(rec.vidx)
+        if s is not None:
+            s.discard(eid)
+            if not s:
+                del self.by_vehicle[rec.vidx]
+
     def thresholds(self, slot: RuleSlot, kind_code: int) -> dict[str, Any]:
         key = (slot.name, kind_code)
         got = self._thresholds.get(key)
@@ -214,10 +243,13 @@ class EpisodeBook:
     # -- the end of a call ----------------------------------------------------------------------------------
     def end(self, ring: Ring, now_ms: int | None = None, final: bool = False) -> list[Episode]:
         out_ids = set(self.touched)
-        for eid, (old, base_ts) in self.pending.items():
-            if eid in self.touched:
+        for eid, (old, base_ts) in list(self.pending.items()):
+            if eid in self.touched or eid not in self.recs:
                 continue
             rec = self.recs[eid]
+            if rec.hidden and rec.opened_ts > base_ts:  # a provisional run the replay no longer has
+                self._drop(eid)
+                continue
             slot = self.slots[rec.rule]
             probe = getattr(slot.module, "is_open", None)
             state = probe(slot.table, rec.vidx, rec.ep.start_ts_ms) if probe is not None else None
@@ -254,6 +286,10 @@ class EpisodeBook:
             if final or rec.detached or (v < last.shape[0] and last[v] >= rec.ep.end_ts_ms + after):
                 rec.complete = True
                 out_ids.add(eid)
+        if final:  # provisional episodes never confirmed: never shown, never kept
+            for eid in [e for e, r in self.recs.items() if r.hidden]:
+                self._drop(eid)
+        out_ids = {eid for eid in out_ids if eid in self.recs and not self.recs[eid].hidden}
         out = [self._render(self.recs[eid]) for eid in out_ids]
         for eid in out_ids:
             rec = self.recs[eid]
@@ -296,9 +332,14 @@ class EpisodeBook:
     def _prune(self, ring: Ring) -> None:
         base = ring.base_ts_ms
         drop = [eid for eid in self.done if (rec := self.recs[eid]).complete and rec.ep.status == "closed"
-                and (rec.detached or rec.ep.retracted or rec.closed_ts <= base[rec.vidx])]
+                and not rec.hidden and (rec.detached or rec.ep.retracted or rec.closed_ts <= base[rec.vidx])]
+        stale = 6 * 3_600_000  # a provisional episode nobody confirmed for 6 h will not be
+        last = ring.last_ts_ms
+        drop += [eid for eid in self.live if (rec := self.recs[eid]).hidden and rec.complete
+                 and rec.ep.end_ts_ms is not None and last[rec.vidx] - rec.ep.end_ts_ms > stale]
         for eid in drop:
             self.done.discard(eid)
+            self.live.discard(eid)
             rec = self.recs.pop(eid)
             s = self.by_vehicle.get(rec.vidx)
             if s is not None:
@@ -310,7 +351,7 @@ class EpisodeBook:
     def open_kinds(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for rec in self.recs.values():
-            if rec.ep.status == "open" and not rec.detached:
+            if rec.ep.status == "open" and not rec.detached and not rec.hidden:
                 out.setdefault(rec.ep.vehicle_id, set()).add(rec.ep.kind)
         return out
 

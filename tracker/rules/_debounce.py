@@ -33,8 +33,11 @@ T_START, T_FALSE, T_LAST = range(3)
 F_DIST, F_LEVEL, F_PEAK, F_PLACE, F_SEV = range(5)
 
 
-def new_state(name: str, n: int = 0) -> StateTable:
-    return StateTable(name, TS_SLOTS, VAL_SLOTS, VAL_INIT, n)
+def new_state(name: str, n: int = 0, kinds: np.ndarray | None = None) -> StateTable:
+    """A debounce table; `kinds` (bool per vehicle kind code) limits rows to the kinds the rule concerns."""
+    if kinds is not None and bool(np.all(kinds)):
+        kinds = None  # every kind: a row per vehicle, no mapping
+    return StateTable(name, TS_SLOTS, VAL_SLOTS, VAL_INIT, n, kinds)
 
 
 def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray, place: np.ndarray,
@@ -46,21 +49,24 @@ def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray,
         levels_s = np.full((min_duration_s.shape[0], 1), np.inf)
     # Most vehicles have nothing going on for a given rule: no row meets the condition and no run is open.
     # Their state cannot change, so only their snapshot actions are applied, and the scan sees the rest.
-    cond = np.asarray(cond, np.bool_)
-    busy = np.zeros(len(table), np.bool_)
-    busy[batch.sidx[cond]] = True
-    busy |= table.ct[:, T_START] >= 0
-    busy_rows = busy[batch.sidx]
+    srow = table.rows(batch.sidx, batch.kind)
+    mine = srow >= 0
+    cond = np.asarray(cond, np.bool_) & mine
+    busy = np.zeros(len(table) + 1, np.bool_)
+    busy[srow[cond]] = True
+    busy[:len(table)] |= table.ct[:len(table), T_START] >= 0
+    busy[-1] = False  # srow −1: not this table's vehicle
+    busy_rows = busy[srow]
     rows = None
     if not busy_rows.all():
-        idle = np.flatnonzero(~busy_rows & (batch.act != 0))
+        idle = np.flatnonzero(~busy_rows & mine & (batch.act != 0))
         if idle.size:
-            snap_only(batch.sidx[idle], batch.act[idle], *table.arrays)
+            snap_only(srow[idle], batch.act[idle], *table.arrays)
         rows = np.flatnonzero(busy_rows)
         if rows.size == 0:
             return Events.empty()
     pick = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
-    out = _scan(pick(batch.sidx), pick(batch.vidx), pick(batch.kind), pick(batch.ts_ms), pick(batch.ok),
+    out = _scan(pick(srow), pick(batch.vidx), pick(batch.kind), pick(batch.ts_ms), pick(batch.ok),
                 pick(batch.dt_s), pick(batch.move_m), pick(batch.act), pick(cond),
                 pick(np.asarray(sev, np.int8)), pick(np.asarray(place, np.int32)),
                 pick(np.asarray(value, np.float64)), *table.arrays,
@@ -197,11 +203,11 @@ def _events_from_rows(table: StateTable, rows: np.ndarray, vidx: np.ndarray, end
 
 def close_all(table: StateTable, sidx_to_vidx: np.ndarray) -> Events:
     """End of data: close every open episode in `table` at the last fix inside it, and reset the runs.
-    State row i belongs to vehicle `sidx_to_vidx[i]`."""
-    m = min(len(table), sidx_to_vidx.shape[0])
+    A row's vehicle is `sidx_to_vidx[table.owner[row]]`."""
+    m = len(table)
     running = np.flatnonzero(table.ct[:m, T_START] >= 0)
     opened = running[table.cf[running, F_LEVEL] != 0]
-    ev = _events_from_rows(table, opened, sidx_to_vidx[opened], table.ct[opened, T_LAST])
+    ev = _events_from_rows(table, opened, sidx_to_vidx[table.owner[opened]], table.ct[opened, T_LAST])
     table.reset(running)
     return ev
 
@@ -210,23 +216,34 @@ def expire(table: StateTable, now_ms: int, max_gap_s: np.ndarray, kind: np.ndarr
     """Time passed without fixes: an open episode whose last fix is older than its kind's `max_gap_s` is
     closed now, with the end a data gap would give it. The run itself is kept (level made negative): if a
     fix that continues it still arrives — delivery latency can exceed the gap — the episode opens again, and
-    the final result is the one in-order processing gives."""
-    m = min(len(table), kind.shape[0])
+    the final result is the one in-order processing gives. `kind`: vehicle kind code per vehicle."""
+    m = len(table)
     ct, cf = table.ct, table.cf
+    owner = table.owner[:m]
     last = np.maximum(ct[:m, T_LAST], ct[:m, T_FALSE])
     rows = np.flatnonzero((ct[:m, T_START] >= 0) & (cf[:m, F_LEVEL] > 0)
-                          & (now_ms - last > max_gap_s[kind[:m]] * 1000.0))
+                          & (now_ms - last > max_gap_s[kind[owner]] * 1000.0))
     if rows.size == 0:
         return Events.empty()
     end = np.where(ct[rows, T_FALSE] >= 0, ct[rows, T_FALSE], ct[rows, T_LAST])
-    ev = _events_from_rows(table, rows, rows, end)
+    ev = _events_from_rows(table, rows, owner[rows], end)
     cf[rows, F_LEVEL] = -cf[rows, F_LEVEL]
     return ev
 
 
 def is_open(table: StateTable, v: int, start_ts: int) -> bool | None:
-    """Is the episode of vehicle row `v` that started at `start_ts` open in the current state (True),
-    closed early by `expire` (False), or not this table's current run at all (None)?"""
-    if v >= len(table) or table.ct[v, T_START] != start_ts or table.cf[v, F_LEVEL] == 0:
+    """Is the episode of vehicle `v` that started at `start_ts` open in the current state (True), closed
+    early by `expire` (False), or not this table's current run at all (None)?"""
+    r = table.row(v)
+    if r < 0 or table.ct[r, T_START] != start_ts or table.cf[r, F_LEVEL] == 0:
         return None
-    return bool(table.cf[v, F_LEVEL] > 0)
+    return bool(table.cf[r, F_LEVEL] > 0)
+
+
+def kinds_mask(params) -> np.ndarray:
+    """Vehicle kind codes a rule concerns: its `kinds` list (all when it has none) and `enabled` per kind."""
+    from tracker.world import KINDS
+
+    wanted = getattr(params, "kinds", None)
+    on = params.applies_to()
+    return np.array([(wanted is None or k in wanted) and bool(on[i]) for i, k in enumerate(KINDS)], bool)

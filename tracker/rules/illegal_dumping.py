@@ -19,7 +19,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, SEV_CONFIRMED, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind
-from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
+from tracker.rules._debounce import close_all, debounce, expire, is_open, kinds_mask  # noqa: F401 (is_open: the book asks)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, World
 
@@ -40,8 +40,8 @@ class Params(RuleParams):
     max_gap_s: float = Field(120.0, gt=0)
 
 
-def new_state(n: int = 0):
-    return _new_state(NAME, n)
+def new_state(n: int = 0, params: Params | None = None):
+    return _new_state(NAME, n, None if params is None else kinds_mask(params))
 
 
 def evaluate(batch: Batch, state, world: World, params: Params) -> Events:

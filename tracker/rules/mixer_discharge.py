@@ -16,7 +16,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, SEV_CONFIRMED, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind, stop_events
-from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
+from tracker.rules._debounce import close_all, debounce, expire, is_open, kinds_mask  # noqa: F401 (is_open: the book asks)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.trips import OUT_FAILED, OUT_OPEN
 from tracker.world import KIND_CODE, World
@@ -36,8 +36,8 @@ class Params(RuleParams):
     suspected_from_trips: bool = Field(True, description="no drum sensor: failed trips with a long stop")
 
 
-def new_state(n: int = 0):
-    return _new_state(NAME, n)
+def new_state(n: int = 0, params: Params | None = None):
+    return _new_state(NAME, n, None if params is None else kinds_mask(params))
 
 
 def evaluate(batch: Batch, state, world: World, params: Params) -> Events:

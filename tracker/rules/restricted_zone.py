@@ -2,8 +2,8 @@
 
 Condition per fix: inside a `restricted_zone` fence whose validity dates and daily windows (fence
 `windows`, local time, shift rule across midnight) cover the fix time. The run must last
-`min_duration_s`; no distance is required (a truck parked in the zone is in the zone). A single multipath
-fix thrown into a zone never lasts. The episode's place is the zone; the evidence names its version.
+`min_duration_s` (15 s: at least two fixes inside); no distance is required (a truck parked in the zone is
+in the zone). A single multipath fix thrown into a zone never lasts. The episode's place is the zone; the evidence names its version.
 
 Sensor missing: GPS only — nothing else is needed. Kinds can be exempted per kind (`by_kind.<kind>.enabled
 = false`) where a city lets, say, sweepers work inside.
@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from tracker.rules._base import PLACE_FENCE, SEV_CONFIRMED, Batch, Events, RuleParams
-from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
+from tracker.rules._debounce import close_all, debounce, expire, is_open, kinds_mask  # noqa: F401 (is_open: the book asks)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import World
 
@@ -25,14 +25,14 @@ PEAK = "max_speed_kmh"
 
 
 class Params(RuleParams):
-    min_duration_s: float = Field(30.0, ge=0)
+    min_duration_s: float = Field(15.0, ge=0, description="two fixes inside, not one multipath jump")
     min_distance_m: float = Field(0.0, ge=0)
-    tolerance_s: float = Field(20.0, ge=0)
+    tolerance_s: float = Field(60.0, ge=0, description="GPS noise at the zone edge does not split a visit")
     max_gap_s: float = Field(180.0, gt=0)
 
 
-def new_state(n: int = 0):
-    return _new_state(NAME, n)
+def new_state(n: int = 0, params: Params | None = None):
+    return _new_state(NAME, n, None if params is None else kinds_mask(params))
 
 
 def evaluate(batch: Batch, state, world: World, params: Params) -> Events:

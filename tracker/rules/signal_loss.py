@@ -45,7 +45,7 @@ class Params(RuleParams):
     jumps: bool = Field(True, description="report relocations (impossible jumps) as suspected")
 
 
-def new_state(n: int = 0) -> StateTable:
+def new_state(n: int = 0, params: Params | None = None) -> StateTable:
     return StateTable(NAME, TS_SLOTS, VAL_SLOTS, (0.0,), n)
 
 
@@ -55,7 +55,7 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
     if loaded is None:
         loaded = np.zeros(batch.n, np.int8)
     ctx = (batch.speed_kmh > k("moving_kmh")[batch.kind]) | (loaded == 1)
-    out = _scan(batch.sidx, batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.lon, batch.lat, batch.jump, ctx,
+    out = _scan(state.rows(batch.sidx, batch.kind), batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.lon, batch.lat, batch.jump, ctx,
                 params.applies_to()[batch.kind], *state.arrays, k("gap_s")[batch.kind] * 1000.0,
                 k("moved_m")[batch.kind], params.jumps)
     m = out[0]

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from tracker.rules._base import PLACE_FENCE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
-from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
+from tracker.rules._debounce import close_all, debounce, expire, is_open, kinds_mask  # noqa: F401 (is_open: the book asks)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KINDS, World
 
@@ -39,8 +39,8 @@ class Params(RuleParams):
     implied_min_dt_s: float = Field(5.0, gt=0, description="shortest step used for implied speed")
 
 
-def new_state(n: int = 0):
-    return _new_state(NAME, n)
+def new_state(n: int = 0, params: Params | None = None):
+    return _new_state(NAME, n, None if params is None else kinds_mask(params))
 
 
 def limits_per_row(batch: Batch, world: World, params: Params) -> tuple[np.ndarray, np.ndarray]:

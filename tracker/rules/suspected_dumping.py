@@ -15,13 +15,14 @@ still reported after the stop contradicts dumping, so no suspicion is raised.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, Batch, Events, RuleParams
 from tracker.rules._common import stop_events
 from tracker.trips import OUT_FAILED, OUT_OPEN
 from tracker.state import StateTable
-from tracker.world import World
+from tracker.world import KINDS, World
 
 NAME = "suspected_dumping"
 PLACE = PLACE_NONE
@@ -33,8 +34,8 @@ class Params(RuleParams):
     open_trips_at_end: bool = Field(True, description="judge trips still loaded when the data ends")
 
 
-def new_state(n: int = 0) -> StateTable:
-    return StateTable(NAME, (), (), (), n)
+def new_state(n: int = 0, params: Params | None = None) -> StateTable:
+    return StateTable(NAME, (), (), (), 0, np.zeros(len(KINDS), bool))  # stateless: the trips keep it
 
 
 def evaluate(batch: Batch, state, world: World, params: Params) -> Events:

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from tracker.rules._base import PLACE_NONE, SEV_SUSPECTED, Batch, Events, RuleParams
 from tracker.rules._common import inside_kinds_per_vehicle_kind, loaded
-from tracker.rules._debounce import close_all, debounce, expire, is_open  # noqa: F401 (the book asks it)
+from tracker.rules._debounce import close_all, debounce, expire, is_open, kinds_mask  # noqa: F401 (is_open: the book asks)
 from tracker.rules._debounce import new_state as _new_state
 from tracker.world import KIND_CODE, SENSOR_BITS, World
 
@@ -40,8 +40,8 @@ class Params(RuleParams):
     missing_cover_is_suspected: bool = Field(True, description="declared cover sensor not reporting → suspected")
 
 
-def new_state(n: int = 0):
-    return _new_state(NAME, n)
+def new_state(n: int = 0, params: Params | None = None):
+    return _new_state(NAME, n, None if params is None else kinds_mask(params))
 
 
 def evaluate(batch: Batch, state, world: World, params: Params) -> Events:
