@@ -33,7 +33,6 @@ from pydantic import Field
 
 from tracker.coverage import live
 from tracker.coverage import work as W
-from tracker.coverage.compiled import MAX_WINDOWS
 from tracker.rules._base import (EV_CLOSE, EV_OPEN, EV_RETRACT, EV_UPDATE, PLACE_NONE, SEV_CONFIRMED,
                                  SEV_SUSPECTED, Batch, Events, RuleParams)
 from tracker.world import World
@@ -58,7 +57,7 @@ class Params(RuleParams):
     keep_s: float = Field(2 * 86400.0, gt=0, description="log retention")
 
 
-def new_state(n: int = 0) -> live.CoverageTable:
+def new_state(n: int = 0, params: Params | None = None) -> live.CoverageTable:
     return live.CoverageTable(NAME, n, logs=LOGS)
 
 
@@ -108,10 +107,10 @@ def _decide(now_ms: int, state: live.CoverageTable, world: World, params: Params
         _settle(due, pr, cp, cpar, cov, world, params, off, now_ms, final, out)
     if params.warn and not final:
         _warn(now_ms, pr, cp, cpar, cov, world, params, off, out)
-    if final:
-        for key, start in list(cov.warned.items()):  # windows still open at the end of the data
-            plan, occ, seg = key
-            _emit_close(out, world, cp, plan, seg, start, now_ms, key, cov, confirmed=False)
+    if final:  # the data ended before these windows (or rounds) did: no verdict, the forecast is withdrawn
+        for (plan, _occ, seg), start in list(cov.warned.items()):
+            _retract(out, world, cp, plan, seg, start, float("nan"))
+        cov.warned.clear()
     live.prune(cov, now_ms, params.keep_s)
     return out.events()
 
@@ -151,14 +150,16 @@ def _settle(due: list, pr: dict, cp: Any, cpar: Any, cov: live.CoverageState, wo
         plan = int(cp.seg_plan[seg])
         key = (plan, occ, seg)
         verdict = j["verdict"][r]
-        pending = verdict == "pending" and not final and now_ms < j["round_end_ms"][r]
+        if verdict == "pending" and now_ms >= j["round_end_ms"][r]:
+            verdict = "missed"  # the round ended (or the grace ran out) without it
+        pending = verdict == "pending"
         done_plans[(plan, occ)] = done_plans.get((plan, occ), True) and not pending
-        if pending or key in cov.__dict__.setdefault("items_done", set()):
+        if pending or key in cov.items_done:
             continue
         cov.items_done.add(key)
         ws, we = cp.plan_windows.bounds_ms(np.array([plan]), np.array([occ]), off)
         start = int(ws[0]) + int(cp.seg_slot[seg])
-        if verdict in ("missed", "pending"):
+        if verdict == "missed":
             _emit_close(out, world, cp, plan, seg, start, int(we[0]), key, cov, confirmed=True,
                         pct=float(j["coverage_pct"][r]), covered=float(j["covered_pass_m"][r]))
         elif key in cov.warned:
@@ -175,6 +176,17 @@ def _warn(now_ms: int, pr: dict, cp: Any, cpar: Any, cov: live.CoverageState, wo
     if not run:
         return
     rows = _rows_for([(r[0], r[1]) for r in run], cp)
+    # only segments whose whole work could no longer fit before the window closes need a look
+    plan = cp.seg_plan[rows["seg"]]
+    _, we = cp.plan_windows.bounds_ms(plan, rows["occ"], off)
+    most_s = cp.seg_req[rows["seg"]] * cp.seg_len_m[rows["seg"]] / (cp.plan_vmax[plan] / 3.6)
+    near = (we - now_ms) / 1000.0 <= most_s + params.warn_slack_s
+    warned = np.array([(int(p_), int(o), int(g)) in cov.warned for p_, o, g in zip(plan, rows["occ"], rows["seg"])],
+                      bool)
+    keep = near | warned
+    if not keep.any():
+        return
+    rows = {k: v[keep] for k, v in rows.items()}
     sel = np.isin(pr["seg"], np.unique(rows["seg"])) & (pr["occ"] >= 0)
     sub = {k: v[sel] for k, v in pr.items()}
     c = W.coverage(rows, W.passes(sub, cp, cpar), cp, cpar)
@@ -190,7 +202,8 @@ def _warn(now_ms: int, pr: dict, cp: Any, cpar: Any, cov: live.CoverageState, wo
         if key in cov.warned:
             if pct >= params.alert_below_pct:  # done after all: withdraw the warning
                 _retract(out, world, cp, key[0], seg, cov.warned.pop(key), pct)
-                cov.__dict__.setdefault("items_done", set())
+            continue
+        if key in cov.items_done:
             continue
         if pct < params.alert_below_pct and left_s[r] <= need_s[r] + params.warn_slack_s:
             start = int(ws[r]) + int(cp.seg_slot[seg])
@@ -243,7 +256,4 @@ def describe(ev: Events, j: int, batch: Any, world: World, params: Params) -> di
                         "district": s.district or wp.district},
             "window": wp.windows[jdx] if 0 <= jdx < len(wp.windows) else None,
             "coverage_pct": None if np.isnan(pct) else round(pct, 1),
-            "warning": int(ev.level[j]) == 1 and int(ev.etype[j]) != EV_CLOSE or int(ev.sev[j]) == SEV_SUSPECTED}
-
-
-_ = MAX_WINDOWS
+            "warning": int(ev.level[j]) == 1}
