@@ -101,6 +101,7 @@ class Engine:
         self.book = EpisodeBook(world, self.params, self.rules)
         self.invalid_count = np.zeros(n, np.int32)
         self.last_now_ms = NONE_TS
+        self._held: dict[str, np.ndarray] | None = None  # very late fixes waiting one call (see _hold_detached)
         self.stats = {"fixes": 0, "invalid": 0, "duplicates": 0, "late_replayed": 0, "detached": 0,
                       "redelivered_dropped": 0, "jumps": 0}
 
@@ -156,9 +157,27 @@ class Engine:
             rows = self._merge_rerun(rows, rerun)
         if rows["vidx"].size:
             self._run(rows, rerun)
-        if detached is not None:
-            self._run_detached(detached)
+        self._hold_detached(detached)
         return self.book.end(self.ring)
+
+    def _hold_detached(self, rows: dict[str, np.ndarray] | None) -> None:
+        """Very late fixes wait one call: a back-fill split over consecutive batches is evaluated as one
+        block, from one fresh state, so one dumping is one episode."""
+        fresh_v = np.unique(rows["vidx"]) if rows is not None else np.zeros(0, np.int32)
+        held = self._held
+        if held is not None:
+            due = ~np.isin(held["vidx"], fresh_v)
+            if due.any():
+                self._run_detached({k: a[due] for k, a in held.items()})
+                held = {k: a[~due] for k, a in held.items()} if not due.all() else None
+        if rows is not None:
+            held = rows if held is None else {k: np.concatenate([held[k], rows[k]]) for k in rows}
+        self._held = held
+
+    def _flush_detached(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._run_detached(held)
 
     def _prepare(self, df: pl.DataFrame) -> dict[str, np.ndarray] | None:
         cells = df.get_column("h3") if "h3" in df.columns else None
@@ -270,6 +289,9 @@ class Engine:
         so dumping during a long 'signal loss' is still found (and marked back-filled), never skipped."""
         order = np.lexsort((rows["ts_ms"], rows["vidx"]))
         rows = {k: a[order] for k, a in rows.items()}
+        first = np.ones(order.size, bool)  # the same late fix delivered twice while held
+        first[1:] = (rows["vidx"][1:] != rows["vidx"][:-1]) | (rows["ts_ms"][1:] != rows["ts_ms"][:-1])
+        rows = {k: a[first] for k, a in rows.items()}
         uniq, sidx = np.unique(rows["vidx"], return_inverse=True)
         m = uniq.size
         act = np.zeros(rows["vidx"].size, np.int8)
@@ -284,6 +306,7 @@ class Engine:
         for slot, table in zip(self.rules, fresh, strict=True):
             self.book.apply(slot, slot.module.finish(batch, table, self.world, slot.params, uniq, rec), batch)
         self.book.collect_evidence(batch, None)
+        self.book.merge_detached(batch)
         self.ring.consume_gap(rows["vidx"], rows["ts_ms"])
 
     # -- time passing ---------------------------------------------------------------------------------------
@@ -302,6 +325,7 @@ class Engine:
     def finish(self) -> list[Episode]:
         """End of data: close every open episode at its last fix, judge trips left open, complete evidence."""
         self.book.begin()
+        self._flush_detached()
         every = np.arange(self.world.n_vehicles, dtype=np.int32)
         rec = self.trips.finish(every)
         for slot in self.rules:

@@ -173,3 +173,38 @@ def delivery_order(df: pl.DataFrame, rng: np.random.Generator, late_p: float = 0
 def batches(df: pl.DataFrame, cuts: list[int]) -> list[pl.DataFrame]:
     bounds = sorted({0, df.height, *[c for c in cuts if 0 < c < df.height]})
     return [df[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+def run(df: pl.DataFrame, world_: World | None = None, settings: Settings | None = None, batch: int = 0,
+        advance_ms: int | None = None):
+    """Feed `df` (sorted by fix time) through a fresh engine — whole, or in batches of `batch` rows — then
+    finish. Returns (final episodes by id, not retracted; the engine)."""
+    from tracker.engine import Engine
+
+    settings = settings or Settings()
+    eng = Engine(world_ or world(settings), settings)
+    latest = {}
+    parts = [df] if batch <= 0 else [df[i:i + batch] for i in range(0, df.height, batch)]
+    for part in parts:
+        for e in eng.process(part):
+            latest[e.id] = e
+    if advance_ms is not None:
+        for e in eng.advance(advance_ms):
+            latest[e.id] = e
+    for e in eng.finish():
+        latest[e.id] = e
+    return {k: e for k, e in latest.items() if not e.retracted}, eng
+
+
+def of_kind(eps: dict, kind: str, vehicle: str | None = None) -> list:
+    return sorted((e for e in eps.values() if e.kind == kind and (vehicle is None or e.vehicle_id == vehicle)),
+                  key=lambda e: e.start_ts_ms)
+
+
+def leg(target: str, speed_kmh: float = 30.0, dwell_s: float = 0.0, **kw: Any) -> dict[str, Any]:
+    return {"target": target, "speed_kmh": speed_kmh, "dwell_s": dwell_s, **kw}
+
+
+def vehicle(vid: str) -> Vehicle:
+    return next(v for v in VEHICLES if v.id == vid)

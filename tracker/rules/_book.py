@@ -176,6 +176,36 @@ class EpisodeBook:
             rec.detached |= detached
             self.touched.add(eid)
 
+    def merge_detached(self, batch: Batch) -> None:
+        """A very late block (evaluated from a fresh state) can reveal the start of an episode that live data
+        had already seen the tail of, e.g. the lift during an outage and the load found empty after it. The
+        two are one violation: the back-filled episode takes the live one's end, and the live one is
+        withdrawn (retracted, visibly)."""
+        vs = set(np.unique(batch.vidx).tolist())
+        for v in vs:
+            ids = self.by_vehicle.get(v, set())
+            late = [self.recs[e] for e in ids if self.recs[e].detached and e in self.touched]
+            for d in late:
+                if d.ep.retracted or d.ep.end_ts_ms is None:
+                    continue
+                tol = float(getattr(self.slots[d.rule].params, "tolerance_s", 0.0)) * 1000 + 120_000
+                for eid in list(ids):
+                    r = self.recs[eid]
+                    if r is d or r.detached or r.rule != d.rule or r.ep.retracted or r.hidden:
+                        continue
+                    if d.ep.start_ts_ms <= r.ep.start_ts_ms <= d.ep.end_ts_ms + tol:
+                        end = r.ep.end_ts_ms
+                        d.ep.end_ts_ms = None if end is None else max(end, d.ep.end_ts_ms)
+                        d.ep.status = r.ep.status
+                        d.last_ts = max(d.last_ts, r.last_ts)
+                        d.chunks.extend(r.chunks)
+                        r.ep.retracted = True
+                        r.ep.status = "closed"
+                        r.ep.end_ts_ms = r.ep.end_ts_ms if r.ep.end_ts_ms is not None else r.ep.start_ts_ms
+                        r.complete = True
+                        r.ep.evidence["superseded_by"] = d.ep.id
+                        self.touched.add(eid)
+
     def _settle(self, rule: str, v: int, t0: int, t1: int, confirm: bool) -> None:
         """Provisional episodes of a vehicle that started in [t0, t1]: show them (confirm) or drop them."""
         for eid in list(self.by_vehicle.get(v, ())):
