@@ -149,9 +149,12 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
     v = visits(ev["stops"], cp, params, utc_offset_min)
     first, last, lift = _visits(rows["point"], v, ws, we, n)
     verdict = np.where(first >= 0, "collected", "missed").astype(object)
-    if gp is not None and n:
-        lo, hi = _order_bounds(rows, first, last, sp, ws, we)
-        verdict[(verdict == "missed") & (_gap_capacity(rows, gp, sp, veh, lo, hi, params) >= visit_min_s)] = "unverified"
+    miss = np.flatnonzero(verdict == "missed")
+    if gp is not None and miss.size:
+        lo, hi = _order_bounds(rows, first, sp, ws, we, miss)
+        sub = {k: v[miss] for k, v in rows.items()}
+        cap = _gap_capacity(sub, gp, sp, veh[miss], lo, hi, params)
+        verdict[miss[cap >= visit_min_s]] = "unverified"
     late_first = np.full(n, -1, np.int64)
     todo = np.flatnonzero(verdict == "missed")
     round_end = np.full(n, -1, np.int64)
@@ -225,29 +228,27 @@ def _arrivals(rows: dict[str, np.ndarray], a: dict[str, np.ndarray], ws: np.ndar
     return np.where(f == big, -1, f)
 
 
-def _order_bounds(rows: dict[str, np.ndarray], first: np.ndarray, last: np.ndarray, sp: SchedulePlaces,
-                  ws: np.ndarray, we: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where in time each point belongs on its ordered round: after the arrival at an earlier point and
-    before the arrival at a later one (the window's edges when there are none). A data gap elsewhere in the
-    round cannot have hidden the visit. (Arrivals, not departures: a truck passing an earlier point again
-    and waiting at a light inside it must not move the bound.)"""
-    n = rows["sched"].shape[0]
-    lo, hi = ws.copy(), we.copy()
+def _order_bounds(rows: dict[str, np.ndarray], first: np.ndarray, sp: SchedulePlaces, ws: np.ndarray,
+                  we: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where in time each point of `which` belongs on its ordered round: after the arrival at an earlier
+    point and before the arrival at a later one (the window's edges when there are none). A data gap
+    elsewhere in the round cannot have hidden the visit. (Arrivals, not departures: a truck passing an
+    earlier point again and waiting at a light inside it must not move the bound.) Visited out of order:
+    the order says nothing, the whole window."""
+    lo, hi = ws[which].copy(), we[which].copy()
     key = rows["sched"].astype(np.int64) * (1 << 40) + rows["occ"]
     order = sp.point_order[rows["point"]]
-    for g in np.unique(key).tolist():
-        i = np.flatnonzero(key == g)
-        o = order[i]
-        for a in i.tolist():
-            earlier = i[(o < order[a]) & (first[i] >= 0)]
-            later = i[(o > order[a]) & (first[i] >= 0)]
-            if earlier.size:
-                lo[a] = max(int(lo[a]), int(first[earlier].max()))
-            if later.size:
-                hi[a] = min(int(hi[a]), int(first[later].min()))
-            if lo[a] >= hi[a]:  # visited out of order: the order says nothing here
-                lo[a], hi[a] = ws[a], we[a]
-    del n
+    seen = first >= 0
+    for k, a in enumerate(which.tolist()):
+        same = (key == key[a]) & seen
+        earlier = first[same & (order < order[a])]
+        later = first[same & (order > order[a])]
+        if earlier.size:
+            lo[k] = max(int(lo[k]), int(earlier.max()))
+        if later.size:
+            hi[k] = min(int(hi[k]), int(later.min()))
+        if lo[k] >= hi[k]:
+            lo[k], hi[k] = ws[a], we[a]
     return lo, hi
 
 

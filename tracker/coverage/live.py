@@ -253,6 +253,47 @@ class Emitter:
                       place=a[7], peak=a[8], dist_m=a[9], last_ts=a[10], lon=a[11], lat=a[12])
 
 
+def schedule_places(world: Any, cp: CompiledPlans) -> Any:
+    from tracker.coverage.collection import SchedulePlaces
+
+    got = cp.cache.get("schedule_places")
+    if got is None:
+        got = cp.cache["schedule_places"] = SchedulePlaces.of(cp, list(world.fences), world.fence_pos)
+    return got
+
+
+def batch_collection(batch: Any, cp: CompiledPlans, params: CoverageParams) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Stops at scheduled points and facility arrivals in the batch (see `collection.events`), plus the
+    compiled vehicle index per row and the rows of schedule trucks."""
+    from tracker.coverage import collection as C
+
+    key = "coverage_collection"
+    got = batch.extra.get(key)
+    if got is None:
+        vmap = world_vehicle_map(batch.world, cp)
+        veh = np.where(batch.vidx < vmap.shape[0], vmap[np.minimum(batch.vidx, vmap.shape[0] - 1)], -1)
+        truck = (veh >= 0) & (cp.veh_sched[np.maximum(veh, 0)] >= 0) & batch.ok if cp.veh_sched.size else \
+            np.zeros(batch.n, bool)
+        veh = np.where(truck, veh, -1).astype(np.int32)
+        if truck.any():
+            hr, hf = batch.hits()
+            keep = truck[hr]
+            ev = C.events(veh, batch.ts_ms, batch.speed_kmh, batch.lifting, batch.minute, batch.day, hr[keep],
+                          hf[keep], cp, schedule_places(batch.world, cp), params)
+        else:
+            z = np.zeros(0, np.int64)
+            ev = {"stops": {"sched": z.astype(np.int32), "point": z, "ts": z, "lift": z.astype(bool),
+                            "lift_reported": z.astype(bool)}, "arrivals": {"sched": z.astype(np.int32), "ts": z}}
+        got = batch.extra[key] = (ev, veh, np.flatnonzero(truck))
+    return got
+
+
+def empty_gaps() -> dict[str, np.ndarray]:
+    z = np.zeros(0)
+    return {"veh": z.astype(np.int32), "t0": z.astype(np.int64), "t1": z.astype(np.int64), "lon0": z, "lat0": z,
+            "lon1": z, "lat1": z, "home0": z.astype(bool), "home1": z.astype(bool)}
+
+
 def note_first(state: CoverageState, batch: Any) -> None:
     if batch.n and batch.ok.any():
         state.first_ts = min(state.first_ts, int(batch.ts_ms[batch.ok].min()))
