@@ -477,6 +477,14 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             ct[v, T_STOP] >= 0 and ct[v, T_STOPLAST] - ct[v, T_STOP] >= stop_min))
         loaded[i] = 0 if doubtful else (1 if cf[v, F_PHASE] == 1 else (2 if cf[v, F_PHASE] == 2 else 0))
         src_out[i] = np.int8(cf[v, F_SRC]) if cf[v, F_PHASE] == 1 else np.int8(-1)
+        if cf[v, F_PHASE] != 1 and cur >= 0 and ct[v, T_OUT] >= 0 and role[kd, cur] == ROLE_ORIGIN:
+            # left an origin loaded, the exit not yet confirmed: already loaded on the road
+            if cf[v, F_PLOAD] > 0:
+                loaded[i] = 1
+                src_out[i] = 1
+            elif cf[v, F_PLOAD] < 0 and cf[v, F_OWN] > 0 and ct[v, T_OUT] - ct[v, T_ENTER] >= load_dwell:
+                loaded[i] = 1
+                src_out[i] = 0
         drop_out[i] = ct[v, T_DROP]
         trip_out[i] = ct[v, T_TRIP]
         snap_after(v, act[i], ct, cf, mt, mf)

@@ -131,6 +131,11 @@ class VehicleTrips:
             self.stop >= 0 and self.stop_last - self.stop >= p.stop_min_s * 1000))
         r.loaded = 0 if doubtful else (1 if self.phase == PHASE_LOADED else 2 if self.phase == PHASE_UNKNOWN else 0)
         r.src = self.src if self.phase == PHASE_LOADED else -1
+        if self.phase != PHASE_LOADED and cur >= 0 and self.out_since >= 0 and role_of(cur) == ROLE_ORIGIN:
+            if self.place_load > 0:  # leaving the site loaded, the exit not yet confirmed
+                r.loaded, r.src = 1, 1
+            elif self.place_load < 0 and self.own and self.out_since - self.enter >= p.load_dwell_s * 1000:
+                r.loaded, r.src = 1, 0
         r.drop_ts = self.drop_ts
 
     def finish(self) -> None:
