@@ -48,6 +48,15 @@ def cut_points(n: int, sizes: list[int]) -> list[int]:
     return cuts
 
 
+#: the rules the per-fix reference implements (the sanitation rules of tracker.coverage have their own tests)
+CORE = ["speeding", "unsealed_transport", "illegal_dumping", "suspected_dumping", "mixer_discharge",
+        "route_deviation", "out_of_window", "no_permit", "restricted_zone", "signal_loss"]
+
+
+def engine(s: Settings) -> Engine:
+    return Engine(synth.world(s), s, rules=CORE)
+
+
 def key(e) -> tuple:
     return (e.kind, e.vehicle_id, e.start_ts_ms, e.end_ts_ms, e.severity, e.place_id, e.status)
 
@@ -90,7 +99,7 @@ def test_engine_matches_reference(tracks, seed, sizes):
     if df.height == 0:
         return
     s = Settings()
-    got = run_engine(Engine(synth.world(s), s), synth.batches(df, cut_points(df.height, sizes)))
+    got = run_engine(engine(s), synth.batches(df, cut_points(df.height, sizes)))
     want = ReferenceEngine(synth.world(s), s).run(df)
     a = sorted(key(e) for e in got.values() if not e.retracted)
     b = sorted(key(e) for e in want)
@@ -106,9 +115,9 @@ def test_batch_splits_and_redelivery_agree(tracks, seed, sizes1, sizes2):
         return
     cuts1, cuts2 = cut_points(df.height, sizes1), cut_points(df.height, sizes2)
     s = Settings()
-    one = run_engine(Engine(synth.world(s), s), synth.batches(df, cuts1))
-    two = run_engine(Engine(synth.world(s), s), synth.batches(df, cuts2))
-    twice = run_engine(Engine(synth.world(s), s), [*synth.batches(df, cuts1), df])
+    one = run_engine(engine(s), synth.batches(df, cuts1))
+    two = run_engine(engine(s), synth.batches(df, cuts2))
+    twice = run_engine(engine(s), [*synth.batches(df, cuts1), df])
     live = lambda d: sorted(key(e) for e in d.values() if not e.retracted)  # noqa: E731
     assert live(one) == live(two) == live(twice)
     for e in one.values():
