@@ -110,6 +110,7 @@ class Trips:
         self._applies = np.array([k in self.params.kinds for k in KINDS], bool)
         self.table = StateTable("trips", TS_SLOTS, VAL_SLOTS, VAL_INIT, n, self._applies)
         self.records: dict[str, TripRecord] = {}
+        self._dirty: set[str] = set()  # decided or changed since the last `take_changed`
         self._role = _role_table(world, self.params)
         self._doc_type = np.array([DOC_PERMIT if k == "muck_truck" else DOC_ORDER if k == "concrete_mixer" else -1
                                    for k in KINDS], np.int8)
@@ -219,6 +220,7 @@ class Trips:
             row = int(rec["row"][j])
             decided = int(batch.ts_ms[row]) if (batch is not None and row >= 0) else int(rec["end"][j])
             company_code = int(w.vehicle_company[v]) if v < w.vehicle_company.shape[0] else -1
+            self._dirty.add(tid)
             self.records[tid] = TripRecord(
                 id=tid, vehicle_id=vid, vehicle_kind=kind,
                 company=w.companies[company_code] if company_code >= 0 else None,
@@ -247,11 +249,26 @@ class Trips:
         limit = {self.world.vehicle_ids[int(v)]: int(b) for v, b in zip(vehicles, base_ts, strict=True)}
         for tid in [t for t, r in self.records.items() if r.vehicle_id in limit and r.decided_ts_ms > limit[r.vehicle_id]]:
             del self.records[tid]
+            self._dirty.discard(tid)
 
     # -- views ----------------------------------------------------------------------------------------------
-    def frame(self) -> pl.DataFrame:
-        """Every trip decided so far (the electronic manifests), one row per trip."""
-        rows = [{k: getattr(r, k) for k in TripRecord.__dataclass_fields__ if k != "stop"} for r in self.records.values()]
+    def take_changed(self, keep_s: float = 36 * 3600.0) -> pl.DataFrame:
+        """Trips decided or changed since the last call (what a sink upserts), then forget reported trips
+        decided more than `keep_s` before the newest one: memory stays bounded, the database keeps them."""
+        out = self.frame([self.records[t] for t in self._dirty if t in self.records])
+        self._dirty.clear()
+        if self.records:
+            newest = max(r.decided_ts_ms for r in self.records.values())
+            old = [t for t, r in self.records.items() if r.decided_ts_ms < newest - keep_s * 1000]
+            for t in old:
+                del self.records[t]
+        return out
+
+    def frame(self, records: list[TripRecord] | None = None) -> pl.DataFrame:
+        """The trips held (the electronic manifests), one row per trip: every trip of a run, or the last
+        `keep_s` of them once `take_changed` is used."""
+        recs = self.records.values() if records is None else records
+        rows = [{k: getattr(r, k) for k in TripRecord.__dataclass_fields__ if k != "stop"} for r in recs]
         schema = {"id": pl.String, "vehicle_id": pl.String, "vehicle_kind": pl.String, "company": pl.String,
                   "start_ts_ms": pl.Int64, "end_ts_ms": pl.Int64, "origin_fence": pl.String,
                   "dest_fence": pl.String, "doc_id": pl.String, "outcome": pl.String, "load_source": pl.String,

@@ -46,3 +46,20 @@ def test_live_state_names_the_current_trip():
     live = eng.live_state()
     row = live.row(0, named=True)
     assert row["vehicle_id"] == "M1" and row["status"] == "moving" and row["trip_id"] is not None
+
+
+def test_take_changed_reports_each_decision_once():
+    from tracker.config import Settings
+    from tracker.engine import Engine
+
+    s = Settings()
+    eng = Engine(synth.world(s), s)
+    df = _two_trips().sort("ts_ms")
+    half = df.height // 2
+    eng.process(df[:half])
+    first = eng.trips.take_changed()
+    eng.process(df[half:])
+    second = eng.trips.take_changed()
+    assert eng.trips.take_changed().height == 0
+    done = [t for t in first["id"].to_list() + second["id"].to_list()]
+    assert len(set(done)) == 2 and set(first["id"]).isdisjoint(second["id"])
