@@ -93,12 +93,16 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
 
 
 @nb.njit(cache=True)
-def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, turn_cost_m, still_m):
+def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, turn_cost_m, still_m, seg_len,
+           end_zone_m, mid_turn_cost_m):
     """Where a segment folds back on itself (a loop, a dual carriageway with a U-turn, a roundabout) a fix
     has several candidate measures. Pick one per fix so that the stream's moves agree with the reported
     speeds and keep their direction: a shortest path (Viterbi) per (vehicle, segment, occurrence) stream
-    over (candidate, direction) states, step cost | |Δs| − v̄·Δt | + `turn_cost_m` when the direction
-    flips (moves under `still_m` keep it) + dist_weight · distance from the centreline. Input sorted by
+    over (candidate, direction) states, step cost | |Δs| − v̄·Δt | + a turn cost when the direction flips
+    (moves under `still_m` keep it) + dist_weight · distance from the centreline. Vehicles turn round at a
+    segment's ends (the next pass): `turn_cost_m` within `end_zone_m` of an end, `mid_turn_cost_m` elsewhere —
+    a fold makes a mid-segment "turn" look as plausible as going on, and going on is what vehicles do. Input
+    sorted by
     (vkey, seg, occ, ts, dist); a gap longer than `break_ms`, or a fix that was not working (device off,
     too fast: a transit along the segment says nothing about which way the work goes), restarts the path.
     Returns a keep mask."""
@@ -134,7 +138,11 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
                         dq = dr
                     else:
                         dq = 1 if ds > 0 else 0
-                    c = cost[r, dr] + base + (turn_cost_m if dq != dr else 0.0)
+                    turn = 0.0
+                    if dq != dr:
+                        edge = min(s[r], seg_len[seg[r]] - s[r])
+                        turn = turn_cost_m if edge <= end_zone_m else mid_turn_cost_m
+                    c = cost[r, dr] + base + turn
                     if c < c_best[dq]:
                         c_best[dq] = c
                         a_best[dq] = r * 2 + dr

@@ -103,7 +103,7 @@ def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, 
         z = np.zeros(0)
         return {"seg": z.astype(np.int32), "occ": z.astype(np.int64), "vkey": z.astype(np.int32), "lo": z,
                 "hi": z.copy(), "t0": z.astype(np.int64), "t1": z.astype(np.int64), "fixes": z.astype(np.int32)}
-    p = _smooth_spikes(_choose(p, params), params.max_step_s * 1000.0)
+    p = _smooth_spikes(_choose(p, cp, params), params.max_step_s * 1000.0)
     if not presorted:
         order = np.lexsort((p["dist"], p["seg"], p["ts"], p["vkey"]))
         p = {k: v[order] for k, v in p.items()}
@@ -121,7 +121,7 @@ def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, 
             "fixes": nfix[:k]}
 
 
-def _choose(p: dict[str, np.ndarray], params: CoverageParams) -> dict[str, np.ndarray]:
+def _choose(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams) -> dict[str, np.ndarray]:
     """One candidate measure per fix on a segment that folds back on itself (see `kernels.choose`)."""
     vk, sg, oc, ts = p["vkey"], p["seg"], p["occ"], p["ts"]
     dup = np.zeros(ts.size, bool)
@@ -133,7 +133,9 @@ def _choose(p: dict[str, np.ndarray], params: CoverageParams) -> dict[str, np.nd
         return p
     order = np.lexsort((p["dist"], ts, oc, sg, vk))
     keep = K.choose(vk[order], sg[order], oc[order], ts[order], p["s"][order], p["dist"][order], p["state"][order],
-                    p["speed"][order] / 3600.0, params.bridge_max_gap_s * 1000.0, 1.0, params.reverse_min_m, 5.0)
+                    p["speed"][order] / 3600.0, params.bridge_max_gap_s * 1000.0, 1.0, params.reverse_min_m,
+                    params.reverse_min_m,
+                    cp.seg_len_m, 2 * params.end_snap_m, 10 * params.reverse_min_m)
     sel = np.sort(order[keep])
     return {k: v[sel] for k, v in p.items()}
 
