@@ -329,7 +329,8 @@ class Engine:
         every = np.arange(self.world.n_vehicles, dtype=np.int32)
         rec = self.trips.finish(every)
         for slot in self.rules:
-            ev = slot.module.finish(None, slot.table, self.world, slot.params, every, rec, end_ms=self._end_ms())
+            ev = slot.module.finish(None, slot.table, self.world, slot.params, every, rec, end_ms=self._end_ms(),
+                                    hygiene=self.hyg)
             self.book.apply(slot, ev, None)
         return self.book.end(self.ring, final=True)
 

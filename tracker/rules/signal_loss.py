@@ -25,7 +25,7 @@ import numba as nb
 import numpy as np
 from pydantic import Field
 
-from tracker.hygiene import JUMP_RELOCATED, dist_m_nb
+from tracker.hygiene import JUMP_RELOCATED
 from tracker.rules._base import EV_RETRACT, PLACE_NONE, SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
 from tracker.state import StateTable, snap_after, snap_before
 from tracker.world import World
@@ -34,8 +34,10 @@ NAME = "signal_loss"
 PLACE = PLACE_NONE
 PEAK = "gap_s"
 
-TS_SLOTS = ("prev_ts", "prev_lon_e7", "prev_lat_e7", "adv_open")
-VAL_SLOTS = ("prev_ctx",)
+TS_SLOTS = ("adv_open",)  # start of an episode `advance` opened on the silence (−1: none)
+VAL_SLOTS = ("prev_ctx",)  # moving or loaded at the last trusted fix
+# The last trusted fix itself (time, place) is hygiene's state: this rule reads `Batch.dt_s`/`step_m` and,
+# for `advance`/`finish`, the engine's hygiene table — no second copy per vehicle.
 
 
 class Params(RuleParams):
@@ -55,9 +57,9 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
     if loaded is None:
         loaded = np.zeros(batch.n, np.int8)
     ctx = (batch.speed_kmh > k("moving_kmh")[batch.kind]) | (loaded == 1)
-    out = _scan(state.rows(batch.sidx, batch.kind), batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.lon, batch.lat, batch.jump, ctx,
-                params.applies_to()[batch.kind], *state.arrays, k("gap_s")[batch.kind] * 1000.0,
-                k("moved_m")[batch.kind], params.jumps)
+    out = _scan(state.rows(batch.sidx, batch.kind), batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.dt_s,
+                batch.step_m, batch.jump, ctx, params.applies_to()[batch.kind], *state.arrays,
+                k("gap_s")[batch.kind] * 1000.0, k("moved_m")[batch.kind], params.jumps)
     m = out[0]
     vidx, row, start, end, sev, gap_s, disp = (a[:m] for a in out[1:])
     retract = sev < 0  # an episode `advance` opened that the returning fix disproves (it came back in time)
@@ -74,7 +76,8 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
 
 
 @nb.njit(cache=True)
-def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf, bt, bf, gap_ms, moved_m, jumps):
+def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt, mf, bt, bf, gap_ms, moved_m,
+          jumps):
     n = sidx.shape[0]
     ov = np.empty(2 * n, np.int32)
     orow = np.empty(2 * n, np.int64)
@@ -89,19 +92,20 @@ def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf,
         snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         if ok[i] and applies[i]:
             t = ts[i]
-            if ct[v, 0] >= 0:
-                gap = t - ct[v, 0]
-                d = dist_m_nb(ct[v, 1] / 1e7, ct[v, 2] / 1e7, lon[i], lat[i])
+            if dt_s[i] >= 0:  # hygiene measured the step from the last trusted fix
+                gap = np.int64(np.round(dt_s[i] * 1000.0))
+                prev = t - gap
+                d = step_m[i]
                 emit = -1
                 if gap >= gap_ms[i] and (cf[v, 0] > 0 or d >= moved_m[i]):
                     emit = SEV_CONFIRMED
                 elif jumps and jump[i] == JUMP_RELOCATED:
                     emit = SEV_SUSPECTED
-                if ct[v, 3] >= 0 and not (emit == SEV_CONFIRMED and ct[v, 3] == ct[v, 0]):
+                if ct[v, 0] >= 0 and not (emit == SEV_CONFIRMED and ct[v, 0] == prev):
                     ov[k] = vidx[i]  # retract what `advance` opened on the silence
                     orow[k] = i
-                    ost[k] = ct[v, 3]
-                    oen[k] = ct[v, 3]
+                    ost[k] = ct[v, 0]
+                    oen[k] = ct[v, 0]
                     osev[k] = -1
                     ogap[k] = gap / 1000.0
                     odis[k] = d
@@ -109,54 +113,53 @@ def _scan(sidx, vidx, ts, ok, act, lon, lat, jump, ctx, applies, ct, cf, mt, mf,
                 if emit >= 0:
                     ov[k] = vidx[i]
                     orow[k] = i
-                    ost[k] = ct[v, 0]
+                    ost[k] = prev
                     oen[k] = t
                     osev[k] = emit
                     ogap[k] = gap / 1000.0
                     odis[k] = d
                     k += 1
-            ct[v, 0] = t
-            ct[v, 1] = np.int64(np.round(lon[i] * 1e7))
-            ct[v, 2] = np.int64(np.round(lat[i] * 1e7))
-            ct[v, 3] = -1
+            ct[v, 0] = -1
             cf[v, 0] = 1.0 if ctx[i] else 0.0
         snap_after(v, act[i], ct, cf, mt, mf)
     return k, ov, orow, ost, oen, osev, ogap, odis
 
 
-def _dark(state: StateTable, world: World, params: Params, now_ms: int) -> np.ndarray:
-    m = min(len(state), world.vehicle_kind.shape[0])
-    ct, cf = state.ct[:m], state.cf[:m]
+def _dark(state: StateTable, hyg: StateTable, world: World, params: Params, now_ms: int) -> np.ndarray:
+    """Vehicles silent for `gap_s` by `now_ms` since a trusted fix at which they were moving or loaded."""
+    m = min(len(state), len(hyg), world.vehicle_kind.shape[0])
+    last = hyg.ct[:m, 0]
     gap = params.kind_table("gap_s")[world.vehicle_kind[:m]] * 1000.0
     on = params.applies_to()[world.vehicle_kind[:m]]
-    return np.flatnonzero(on & (ct[:, 0] >= 0) & (now_ms - ct[:, 0] >= gap) & (cf[:, 0] > 0))
+    return np.flatnonzero(on & (last >= 0) & (now_ms - last >= gap) & (state.cf[:m, 0] > 0))
 
 
 def advance(now_ms: int, last_ts, state: StateTable, world: World, params: Params, engine) -> Events:
     """Open an episode for every vehicle dark for `gap_s` since it was last seen moving or loaded."""
-    rows = _dark(state, world, params, now_ms)
-    rows = rows[state.ct[rows, 3] < 0]
+    hyg = engine.hyg
+    rows = _dark(state, hyg, world, params, now_ms)
+    rows = rows[state.ct[rows, 0] < 0]
     if rows.size == 0:
         return Events.empty()
-    state.ct[rows, 3] = state.ct[rows, 0]
-    ev = Events.instant(rows, np.full(rows.size, -1), state.ct[rows, 0], np.full(rows.size, now_ms),
-                        np.full(rows.size, SEV_CONFIRMED), np.full(rows.size, -1),
-                        (now_ms - state.ct[rows, 0]) / 1000.0, np.zeros(rows.size),
-                        lon=state.ct[rows, 1] / 1e7, lat=state.ct[rows, 2] / 1e7)
+    start = hyg.ct[rows, 0]
+    state.ct[rows, 0] = start
+    ev = Events.instant(rows, np.full(rows.size, -1), start, np.full(rows.size, now_ms),
+                        np.full(rows.size, SEV_CONFIRMED), np.full(rows.size, -1), (now_ms - start) / 1000.0,
+                        np.zeros(rows.size), lon=hyg.ct[rows, 1] / 1e7, lat=hyg.ct[rows, 2] / 1e7)
     return ev.take(np.arange(0, len(ev), 2))  # the OPEN halves only
 
 
 def finish(batch, state: StateTable, world: World, params: Params, sidx_to_vidx, trips_rec=None,
-           end_ms: int | None = None, **_) -> Events:
+           end_ms: int | None = None, hygiene: StateTable | None = None, **_) -> Events:
     """End of data: a vehicle dark for `gap_s` before the end, last seen moving or loaded, lost its signal."""
-    if end_ms is None or batch is not None:  # detached blocks: their end is not the end of the data
+    if end_ms is None or batch is not None or hygiene is None:  # detached blocks: not the end of the data
         return Events.empty()
-    rows = _dark(state, world, params, end_ms)
+    rows = _dark(state, hygiene, world, params, end_ms)
     if rows.size == 0:
         return Events.empty()
-    start = state.ct[rows, 0].copy()
-    lon, lat = state.ct[rows, 1] / 1e7, state.ct[rows, 2] / 1e7
-    state.ct[rows, 3] = -1
+    start = hygiene.ct[rows, 0].copy()
+    lon, lat = hygiene.ct[rows, 1] / 1e7, hygiene.ct[rows, 2] / 1e7
+    state.ct[rows, 0] = -1
     return Events.instant(sidx_to_vidx[rows], np.full(rows.size, -1), start, np.full(rows.size, end_ms),
                           np.full(rows.size, SEV_CONFIRMED), np.full(rows.size, -1), (end_ms - start) / 1000.0,
                           np.zeros(rows.size), lon=lon, lat=lat)
