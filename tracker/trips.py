@@ -45,8 +45,9 @@ from tracker.windows import local_day
 from tracker.world import DOC_ORDER, DOC_PERMIT, FENCE_KIND_CODE, FENCE_KINDS, KIND_CODE, KINDS, World
 
 ROLE_NONE, ROLE_ORIGIN, ROLE_DEST, ROLE_OTHER = 0, 1, 2, 3
-OUT_COMPLETED, OUT_FAILED, OUT_DUMPED, OUT_OPEN = 1, 2, 3, 4
-OUTCOMES = {OUT_COMPLETED: "completed", OUT_FAILED: "failed", OUT_DUMPED: "dumped", OUT_OPEN: "open"}
+OUT_COMPLETED, OUT_FAILED, OUT_DUMPED, OUT_OPEN, OUT_ARRIVED = 1, 2, 3, 4, 5
+OUTCOMES = {OUT_COMPLETED: "completed", OUT_FAILED: "failed", OUT_DUMPED: "dumped", OUT_OPEN: "open",
+            OUT_ARRIVED: "arrived"}  # arrived: a truck of unknown load drove into a destination (not a trip end)
 
 ALLOWED_KINDS = ("construction_site", "disposal_site", "landfill", "batching_plant", "transfer_station", "depot")
 
@@ -205,7 +206,8 @@ class Trips:
         w = self.world
         off = self.settings.city.utc_offset_min
         for j in range(rec["vidx"].size):
-            if rec["src"][j] == 2 and rec["best0"][j] < 0 and rec["outcome"][j] != OUT_COMPLETED:
+            if rec["outcome"][j] == OUT_ARRIVED or (
+                    rec["src"][j] == 2 and rec["best0"][j] < 0 and rec["outcome"][j] != OUT_COMPLETED):
                 continue  # load never known and nothing suspicious: not a trip we can speak about
             v = int(rec["vidx"][j])
             vid = w.vehicle_ids[v]
@@ -369,6 +371,26 @@ def _end_trip(k, rec, v, gv, i, t, dest, outcome, ct, cf):
     return k + 1
 
 
+@nb.njit(cache=True, inline="always")
+def _arrived(k, rec, v, gv, i, t, dest, ct, cf):
+    """A record, not an ending: a truck of unknown load drove into a destination (see route deviation)."""
+    rv, rr, rs, re, ro, rd, rout, rsrc, rsens, rb0, rb1, rblon, rblat = rec
+    rv[k] = gv
+    rr[k] = i
+    rs[k] = ct[v, T_TRIP]
+    re[k] = t
+    ro[k] = -1
+    rd[k] = dest
+    rout[k] = OUT_ARRIVED
+    rsrc[k] = 2
+    rsens[k] = np.int8(cf[v, F_SENS])
+    rb0[k] = -1
+    rb1[k] = -1
+    rblon[k] = -1
+    rblat[k] = -1
+    return k + 1
+
+
 @nb.njit(cache=True)
 def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
     """The vehicle left `place` at `t_exit`: leaving an origin loaded starts a trip. Without a load sensor,
@@ -425,6 +447,8 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             ct[v, T_OUT] = -1
             cf[v, F_PLOAD] = -1.0
             cur = here
+            if cf[v, F_PHASE] == PHASE_UNKNOWN and role[kd, cur] == ROLE_DEST:
+                k = _arrived(k, rec, v, vidx[i], i, t, cur, ct, cf)  # empty trucks do not visit disposal sites
         elif here < 0 and cur >= 0:
             if ct[v, T_OUT] < 0:
                 ct[v, T_OUT] = t

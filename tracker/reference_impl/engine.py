@@ -16,6 +16,7 @@ from tracker.reference_impl import rules as R
 from tracker.reference_impl.debounce import CLOSE, OPEN, Debounce, Event
 from tracker.reference_impl.fixes import clean
 from tracker.reference_impl.trips import OUT_COMPLETED, OUT_FAILED, OUT_OPEN, VehicleTrips
+from tracker.trips import OUT_ARRIVED
 from tracker.rules import discover, load_params
 from tracker.rules._base import PLACE_DOC, PLACE_FENCE, SEV_CONFIRMED, SEV_SUSPECTED, SEVERITY_NAMES
 from tracker.trips import ALLOWED_KINDS, ROLE_DEST, ROLE_ORIGIN, ROLE_OTHER, TripParams
@@ -185,7 +186,7 @@ class ReferenceEngine:
             keep = []
             for e, er in self._held:
                 if rec.start <= e.start <= rec.end:
-                    if rec.outcome == OUT_COMPLETED:  # it unloaded at a destination: it was loaded
+                    if rec.outcome in (OUT_COMPLETED, OUT_ARRIVED):  # it went to a destination: it was loaded
                         self._shown.add(e.start)
                         self._emit("route_deviation", v, e, er)
                 else:

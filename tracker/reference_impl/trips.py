@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geofences.local import dist_m
-from tracker.trips import (OUT_COMPLETED, OUT_DUMPED, OUT_FAILED, OUT_OPEN, PHASE_LOADED, PHASE_UNKNOWN,
-                           ROLE_DEST, ROLE_ORIGIN)
+from tracker.trips import (OUT_ARRIVED, OUT_COMPLETED, OUT_DUMPED, OUT_FAILED, OUT_OPEN, PHASE_LOADED,
+                           PHASE_UNKNOWN, ROLE_DEST, ROLE_ORIGIN)
 
 
 @dataclass
@@ -73,6 +73,8 @@ class VehicleTrips:
                 self._leave(t, role_of(cur))
             self.place, self.own, self.enter, self.out_since, self.place_load = here, own, t, -1, -1
             cur = here
+            if self.phase == PHASE_UNKNOWN and role_of(cur) == ROLE_DEST:
+                self.records.append(TripRec(self.trip, t, -1, cur, OUT_ARRIVED, 2, self.sens, -1, -1, -1, -1, t))
         elif here < 0 and cur >= 0:
             if self.out_since < 0:
                 self.out_since = t

@@ -14,8 +14,9 @@ furthest distance from the corridor edge.
 Sensor missing: the route is judged on GPS alone. When the load sensor is missing, "loaded" is inferred
 from dwelling at the origin site and the episode is `suspected` rather than `confirmed`. A truck first
 seen on the road (its load unknown — the data began mid-trip) is judged provisionally: its deviations are
-kept hidden (a second debounce table, `shadow`) and shown only if the trip then ends by unloading at a
-destination, which proves it was loaded; any other ending drops them. An empty truck driving home off the
+kept hidden (a second debounce table, `shadow`) and shown only if the truck then drives into a destination
+(disposal site, landfill: empty trucks have no business there), which shows it was loaded; any other
+ending drops them. An empty truck driving home off the
 corridor is not a deviation.
 """
 
@@ -30,7 +31,7 @@ from tracker.rules._debounce import close_all, debounce, expire, kinds_mask
 from tracker.rules._debounce import is_open as _is_open
 from tracker.rules._debounce import new_state as _new_state
 from tracker.state import TableGroup
-from tracker.trips import OUT_COMPLETED
+from tracker.trips import OUT_ARRIVED, OUT_COMPLETED
 from tracker.world import KIND_CODE, KINDS, World
 
 NAME = "route_deviation"
@@ -92,7 +93,7 @@ def _settle(rec, world: World, params: Params) -> Events:
         return Events.empty()
     r = {key: a[sel] for key, a in rec.items()}
     m = int(sel.sum())
-    et = np.where(r["outcome"] == OUT_COMPLETED, EV_CONFIRM, EV_DISCARD).astype(np.int8)
+    et = np.where(np.isin(r["outcome"], (OUT_COMPLETED, OUT_ARRIVED)), EV_CONFIRM, EV_DISCARD).astype(np.int8)
     return Events(etype=et, vidx=r["vidx"].astype(np.int32), row=r["row"].astype(np.int64),
                   start_ts=r["start"].astype(np.int64), end_ts=r["end"].astype(np.int64),
                   level=np.ones(m, np.int8), sev=np.zeros(m, np.int8), place=np.full(m, -1, np.int32),
