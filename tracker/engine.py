@@ -31,7 +31,7 @@ from tracker.config import Settings
 from tracker.episode import Episode
 from tracker.fix import FIX_SCHEMA, conform
 from tracker.rules import discover, load_params
-from tracker.rules._base import Batch, Events
+from tracker.rules._base import Batch
 from tracker.rules._book import EpisodeBook
 from tracker.state import FLAG_BACKFILL, FLAG_COVER, FLAG_DEVICE, FLAG_LIFTING, Ring, RingView, StateTable
 from tracker.windows import local_day, local_minute_of_day

@@ -42,7 +42,7 @@ from tracker.rules import load_params
 from tracker.rules._base import Batch, RuleParams
 from tracker.state import StateTable, snap_after, snap_before
 from tracker.windows import local_day
-from tracker.world import DOC_ORDER, DOC_PERMIT, FENCE_KIND_CODE, FENCE_KINDS, KIND_CODE, KINDS, World
+from tracker.world import DOC_ORDER, DOC_PERMIT, FENCE_KIND_CODE, KINDS, World
 
 ROLE_NONE, ROLE_ORIGIN, ROLE_DEST, ROLE_OTHER = 0, 1, 2, 3
 OUT_COMPLETED, OUT_FAILED, OUT_DUMPED, OUT_OPEN, OUT_ARRIVED = 1, 2, 3, 4, 5

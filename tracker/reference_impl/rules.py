@@ -111,6 +111,8 @@ def _off_route(r, c: Ctx, sev: int):
         return NO
     off = float(c.world.fence_index.distance_m(np.array([r.lon]), np.array([r.lat]), np.array([route]))[0])
     off -= c.world.fences[route].half_width_m or 0.0
+    if off <= c.p("route_deviation", r).corridor_margin_m:
+        return NO
     return True, sev, r.doc, off
 
 

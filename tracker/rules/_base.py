@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracker.world import FENCE_KIND_CODE, KIND_CODE, KINDS, World
+from tracker.world import KIND_CODE, KINDS, World
 
 EV_OPEN = 1
 EV_UPDATE = 2  # escalation level or severity changed while open

@@ -3,7 +3,8 @@ and ≥ 200 m; escalates at 10 and 15 minutes.
 
 The corridor is the permit's `route_fence` (a corridor fence, typically 50 m each side of the approved
 polyline); for a mixer, its delivery order's route when it has one. Condition per fix: loaded (trip scan),
-the vehicle has a document valid today with a route, the fix is outside that corridor and outside the
+the vehicle has a document valid today with a route, the fix is outside that corridor by more than
+`corridor_margin_m` (GPS noise at the edge is not a detour) and outside the
 document's own origin and destination fences (they sit at the ends of the route, sometimes beside it;
 another site the detour passes through is no excuse). The
 run must last `min_duration_s` and cover `min_distance_m` of real travel; a single multipath jump across
@@ -47,6 +48,8 @@ class Params(RuleParams):
                                "leaving again is the same deviation")
     max_gap_s: float = Field(180.0, gt=0)
     levels_s: list[float] = Field(default_factory=lambda: [600.0, 900.0], description="escalation durations")
+    corridor_margin_m: float = Field(40.0, ge=0, description="a fix less than this beyond the corridor edge is "
+                                     "GPS noise (σ 5–15 m), not off the route")
 
 
 def new_state(n: int = 0, params: Params | None = None) -> TableGroup:
@@ -71,6 +74,11 @@ def evaluate(batch: Batch, state: TableGroup, world: World, params: Params) -> E
         sel = np.flatnonzero(cand)
         if sel.size:  # its own corridor only: one exact test per fix, not every corridor around it
             cand[sel[world.fence_index.exact.contains(batch.lon[sel], batch.lat[sel], route[sel])]] = False
+        sel = np.flatnonzero(cand)
+        if sel.size:  # just outside the edge is GPS noise, not a detour
+            off = world.fence_index.distance_m(batch.lon[sel], batch.lat[sel], route[sel])
+            off -= _half_widths(world)[route[sel]]
+            cand[sel[off <= params.kind_table("corridor_margin_m")[batch.kind[sel]]]] = False
     off_m = np.zeros(batch.n)  # the distance off the corridor is measured on the evidence (`summarize`)
     k = params.kind_table
     lv = _levels(params)
@@ -98,6 +106,13 @@ def _settle(rec, world: World, params: Params) -> Events:
                   start_ts=r["start"].astype(np.int64), end_ts=r["end"].astype(np.int64),
                   level=np.ones(m, np.int8), sev=np.zeros(m, np.int8), place=np.full(m, -1, np.int32),
                   peak=np.zeros(m), dist_m=np.zeros(m), last_ts=r["end"].astype(np.int64))
+
+
+def _half_widths(world: World) -> np.ndarray:
+    got = world.__dict__.get("_half_width_m")
+    if got is None:
+        got = world.__dict__["_half_width_m"] = np.array([f.half_width_m or 0.0 for f in world.fences])
+    return got
 
 
 def _levels(params: Params) -> np.ndarray:
