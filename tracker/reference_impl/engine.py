@@ -52,6 +52,7 @@ class ReferenceEngine:
         shadow = self._debouncer("route_deviation", kind) if self.params["route_deviation"].enabled else None
         self._held: list[Event] = []  # provisional deviations of a truck first seen with its load unknown
         self._shown: set[int] = set()
+        self._spans: list[tuple[int, int]] = []  # trip spans shown to have been loaded
         sl = {"prev": None, "ctx": False}
         for r in rs:
             if r.ok:
@@ -175,7 +176,7 @@ class ReferenceEngine:
                         sorted(getattr(p, "levels_s", ())))
 
     def _hold(self, v: int, e: Event, r) -> None:
-        if e.start in self._shown:
+        if e.start in self._shown or any(a <= e.start <= b for a, b in self._spans):
             self._emit("route_deviation", v, e, r)
         else:
             self._held.append((e, r))
@@ -183,6 +184,8 @@ class ReferenceEngine:
     def _trip_record(self, v: int, kind: str, rec, outcome: int, r) -> None:
         p = self.params["route_deviation"]
         if rec.src == 2 and p.enabled and kind in p.kinds:  # a trip whose load was unknown ended
+            if rec.outcome in (OUT_COMPLETED, OUT_ARRIVED):
+                self._spans.append((rec.start, rec.end))
             keep = []
             for e, er in self._held:
                 if rec.start <= e.start <= rec.end:

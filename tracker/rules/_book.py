@@ -73,6 +73,7 @@ class EpisodeBook:
         self.by_vehicle: dict[int, set[str]] = {}
         self.touched: set[str] = set()
         self.live: set[str] = set()  # not complete yet: evidence still filling
+        self.confirmed: dict[tuple[str, int], list[tuple[int, int]]] = {}  # (rule, vehicle) → confirmed spans
         self.done: set[str] = set()  # complete: kept only while a replay could still change them
         self.pending: dict[str, tuple[Episode, int]] = {}  # re-run: id → (old version, base ts)
         self._thresholds: dict[tuple[str, int], dict[str, Any]] = {}
@@ -113,8 +114,9 @@ class EpisodeBook:
             rec = self.recs.get(eid)
             if rec is None:
                 kc = int(w.vehicle_kind[v])
-                rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc,
-                          hidden=bool(ev.hidden is not None and ev.hidden[j]))
+                hidden = bool(ev.hidden is not None and ev.hidden[j]) and not any(
+                    a <= start <= b for a, b in self.confirmed.get((slot.name, v), ()))
+                rec = Rec(ep=Episode.new(kind, vid, start), rule=slot.name, vidx=v, kind_code=kc, hidden=hidden)
                 self.recs[eid] = rec
                 self.by_vehicle.setdefault(v, set()).add(eid)
                 self.live.add(eid)
@@ -207,7 +209,13 @@ class EpisodeBook:
                         self.touched.add(eid)
 
     def _settle(self, rule: str, v: int, t0: int, t1: int, confirm: bool) -> None:
-        """Provisional episodes of a vehicle that started in [t0, t1]: show them (confirm) or drop them."""
+        """Provisional episodes of a vehicle that started in [t0, t1]: show them (confirm) or drop them. A
+        confirmed span is remembered: a run that started in it but opens later is shown as it opens."""
+        if confirm:
+            spans = self.confirmed.setdefault((rule, v), [])
+            if (t0, t1) not in spans:
+                spans.append((t0, t1))
+                del spans[:-4]
         for eid in list(self.by_vehicle.get(v, ())):
             rec = self.recs[eid]
             if rec.rule != rule or not rec.hidden or not (t0 <= rec.ep.start_ts_ms <= t1):
