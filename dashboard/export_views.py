@@ -35,8 +35,19 @@ def local_time(state: AppState, ts_ms: float | None) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _layer(type_: str, data: Any, **props: Any) -> pdk.Layer:
+    """A pydeck layer whose string props reach deck.gl exactly as written here: `"@@=…"` expressions and
+    literal strings (`"meters"`). pydeck 0.9 turns every string argument into an expression (`"meters"` →
+    `"@@=meters"`, `"@@=x"` → `"@@=@@=x"`), which deck.gl's JSON converter cannot parse: the exported page
+    stays blank. Strings are therefore set after pydeck has looked at the arguments."""
+    strings = {k: v for k, v in props.items() if isinstance(v, str)}
+    layer = pdk.Layer(type_, data, **{k: v for k, v in props.items() if k not in strings})
+    layer.__dict__.update(strings)
+    return layer
+
+
 def roads_layer(state: AppState) -> pdk.Layer:
-    return pdk.Layer("GeoJsonLayer", orjson.loads(styled_roads(roads_path(state.settings))), id="roads",
+    return _layer("GeoJsonLayer", orjson.loads(styled_roads(roads_path(state.settings))), id="roads",
                      stroked=True, filled=False, get_line_color="@@=properties.c", get_line_width="@@=properties.w",
                      line_width_units="meters", line_width_min_pixels=1, pickable=False)
 
@@ -50,7 +61,7 @@ def fences_layer(geo: dict[str, Any], layer_id: str = "fences") -> pdk.Layer:
         features.append({**f, "properties": {
             **p, "fc": c + [0 if line else (45 if p.get("kind") != "route" else 30)], "lc": c + [230],
             "lw": 3 if line else 1.5, "tip": f"{p.get('name') or p.get('id')} · {label(p.get('kind'))} · v{p.get('version')}"}})
-    return pdk.Layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id=layer_id,
+    return _layer("GeoJsonLayer", {"type": "FeatureCollection", "features": features}, id=layer_id,
                      stroked=True, filled=True, get_fill_color="@@=properties.fc", get_line_color="@@=properties.lc",
                      get_line_width="@@=properties.lw", line_width_units="pixels", pickable=True)
 
@@ -83,7 +94,7 @@ def live_export(state: AppState, rows: list[dict[str, Any]], registry: dict[str,
                             f"{r['speed_kmh']:.0f} km/h · {label(r['motion'])} · {local_time(state, r['ts_ms'])}"
                             + (f" · {alarms}" if alarms else "")})
     layers = [roads_layer(state), fences_layer(fence_geo),
-              pdk.Layer("ScatterplotLayer", data, id="vehicles", get_position="@@=position", get_fill_color="@@=color",
+              _layer("ScatterplotLayer", data, id="vehicles", get_position="@@=position", get_fill_color="@@=color",
                         get_line_color=[10, 14, 20], stroked=True, line_width_min_pixels=1, radius_min_pixels=4,
                         radius_max_pixels=12, get_radius=25, pickable=True)]
     now = max((r["ts_ms"] for r in rows), default=None)
@@ -101,14 +112,14 @@ def alert_export(state: AppState, alert: dict[str, Any], view: dict[str, float])
                   if ts >= alert["start_ts_ms"] and (alert["end_ts_ms"] is None or ts <= alert["end_ts_ms"])]
     v = alert.get("vehicle") or {}
     layers = [roads_layer(state), fences_layer(alert.get("fences") or {}),
-              pdk.Layer("PathLayer", [{"path": path, "tip": alert["vehicle_id"]}], id="track", get_path="@@=path",
+              _layer("PathLayer", [{"path": path, "tip": alert["vehicle_id"]}], id="track", get_path="@@=path",
                         get_color=[120, 200, 255, 230], width_min_pixels=3, get_width=4, pickable=True),
-              pdk.Layer("ScatterplotLayer", points, id="fixes", get_position="@@=position",
+              _layer("ScatterplotLayer", points, id="fixes", get_position="@@=position",
                         get_fill_color=[170, 215, 255, 255], radius_min_pixels=2.5, get_radius=3, pickable=True),
-              pdk.Layer("ScatterplotLayer", in_episode, id="episode-fixes", get_position="@@=position",
+              _layer("ScatterplotLayer", in_episode, id="episode-fixes", get_position="@@=position",
                         get_fill_color=[255, 59, 59, 255], radius_min_pixels=3.5, get_radius=4, pickable=True)]
     if alert.get("lon") is not None:
-        layers.append(pdk.Layer("ScatterplotLayer", [{"position": [alert["lon"], alert["lat"]],
+        layers.append(_layer("ScatterplotLayer", [{"position": [alert["lon"], alert["lat"]],
                                                       "tip": label(alert["kind"])}], id="alert",
                                 get_position="@@=position", get_fill_color=[255, 59, 59, 60],
                                 get_line_color=[255, 59, 59, 255], stroked=True, line_width_min_pixels=2,
@@ -138,12 +149,12 @@ def replay_export(state: AppState, data: dict[str, Any], registry: dict[str, dic
     alerts = [{"position": [a["lon"], a["lat"]], "tip": f"{label(a['kind'])} · {local_time(state, a['start_ts_ms'])}"}
               for a in data["alerts"] if a.get("lon") is not None]
     layers = [roads_layer(state), fences_layer(fence_geo),
-              pdk.Layer("PathLayer", trips, id="paths", get_path="@@=path", get_color=[90, 110, 140, 120],
+              _layer("PathLayer", trips, id="paths", get_path="@@=path", get_color=[90, 110, 140, 120],
                         width_min_pixels=1.5, get_width=2, pickable=False),
-              pdk.Layer("TripsLayer", trips, id="trips", get_path="@@=path", get_timestamps="@@=timestamps",
+              _layer("TripsLayer", trips, id="trips", get_path="@@=path", get_timestamps="@@=timestamps",
                         get_color="@@=color", width_min_pixels=3.5, get_width=5, trail_length=600,
                         current_time=end_s, cap_rounded=True, joint_rounded=True, pickable=True),
-              pdk.Layer("ScatterplotLayer", alerts, id="alerts", get_position="@@=position",
+              _layer("ScatterplotLayer", alerts, id="alerts", get_position="@@=position",
                         get_fill_color=[255, 59, 59, 200], get_line_color=[255, 255, 255], stroked=True,
                         line_width_min_pixels=1, radius_min_pixels=6, get_radius=20, pickable=True)]
     title = f"{state.settings.city.name} · 轨迹回放 Replay"

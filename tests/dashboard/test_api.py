@@ -204,3 +204,15 @@ def test_login_required_and_scope_applied(runtime, api, world, db):  # noqa: ANN
     assert [c["company"] for c in op.get("/api/stats").json()["companies"]] == [company]
     assert op.get("/api/facets").json()["companies"] == [company]
     assert op.get("/api/permits").json()[0]["vehicles"] == ["V00007"]  # V00002 (company 2) left out
+
+
+def test_export_spec_reaches_deckgl_as_written(api, world):  # noqa: ANN001
+    """pydeck 0.9 rewrites string props into expressions ("meters" → "@@=meters"); deck.gl then cannot
+    parse the description and the exported page stays blank."""
+    import re
+
+    page = api.get("/api/export/live.html").text
+    spec = page[page.index("var spec = ") + 11:page.index("var timeline")]
+    assert "@@=@@=" not in spec
+    assert re.findall(r'"lineWidthUnits":\s*"([^"]*)"', spec) == ["meters", "pixels"]
+    assert '"getPosition":"@@=position"' in spec.replace(" ", "")
