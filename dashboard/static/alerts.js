@@ -52,6 +52,7 @@
     state.alerts = page.alerts;
     total = page.total;
     render();
+    state.alertLoads = (state.alertLoads || 0) + 1;
   }
   function row(a, fresh) {
     const dur = ((a.end_ts_ms || state.now || Date.now()) - a.start_ts_ms) / 1000;
@@ -137,7 +138,7 @@
       if (xs.length) {
         const v = FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 70, 360);
         v.zoom = Math.min(v.zoom, 17);
-        deck.setProps({ initialViewState: { ...v, transitionDuration: 700 } });
+        deck.setProps({ initialViewState: { ...v, transitionDuration: FW.quiet ? 0 : 700 } });
         state.zoomedTo = v;
       }
     }

@@ -174,6 +174,7 @@
     el.addEventListener("click", () => { location.href = `/alerts#${a.id}`; });
     toastBox.prepend(el);
     state.toasts += 1;
+    state.toastTexts = [...(state.toastTexts || []), el.textContent.replace(/\s+/g, " ").trim()].slice(-20);
     while (toastBox.children.length > 5) toastBox.lastChild.remove();
     setTimeout(() => { el.classList.add("fade"); setTimeout(() => el.remove(), 600); }, msg.event === "opened" ? 12000 : 6000);
   }

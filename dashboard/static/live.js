@@ -1,21 +1,47 @@
 // Live map: road network from GeoJSON (no basemap), fences and permitted routes, vehicles from /ws/live
 // (binary, viewport-limited) drawn with binary attributes and moved smoothly between 1 Hz updates.
+//
+// Two stacked deck.gl canvases: the base (tiles, density, roads, fences) redraws only when the view or a
+// layer toggle changes; the top one (vehicles, alarm halos, selection) redraws on every update and animation
+// frame. Every draw of a deck.gl canvas re-renders all its layers, and the road network is as costly to
+// draw as ~20,000 vehicles (both are instanced draws), so keeping it off the per-frame path halves the work
+// of every frame. Interpolated motion and pulsing halos cost a redraw per display frame: the page measures
+// how long its frames really take (requestAnimationFrame intervals, not the JavaScript time of a render,
+// which with software WebGL is a small part of it) and stops animating when frames are slow, and never
+// animates in quiet mode (`?static=1` / prefers-reduced-motion). Then it redraws once per update.
 (async function () {
   await FW.ready;
   const state = window.fleetwatch;
   Object.assign(state, { rendered: 0, messages: 0, frames: 0, roads: null, lastUpdate: 0, selected: null,
-                         drawn: 0, summary: null, fenceCount: 0 });
+                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0 });
   const store = new FWLiveStore();
   state.store = store;
-  const ANIM_MS = 900;
+  const ANIM_MS = 900, SLOW_MS = 60, FAST_MS = 30;
   const container = document.getElementById("map");
-  const b = FW.config.bounds;
-  const { deck, L } = FW.makeDeck(container, FW.fitBounds(container, b, 10), ["TileLayer", "BitmapLayer"]);
+  const baseBox = document.createElement("div");
+  baseBox.className = "map map-base";
+  container.parentNode.insertBefore(baseBox, container);
+  let view = FW.fitBounds(container, FW.config.bounds, 10);
+  const { deck: base, L } = FW.makeDeck(baseBox, view, ["TileLayer", "BitmapLayer"]);
+  base.setProps({ controller: false, viewState: view, initialViewState: undefined,
+                  onAfterRender: () => { state.baseRenders += 1; } });
+  const { deck } = FW.makeDeck(container, view);
   window.fwDeck = deck;
+  window.fwBaseDeck = base;
   const ui = { roads: true, fences: true, routes: true, density: false, hidden: new Set() };
+  function mirror(v) {
+    view = v;
+    base.setProps({ viewState: { ...v, transitionDuration: 0 } });
+  }
+  function jumpTo(v) { // move both canvases (a transition animates on the top one, the base follows)
+    deck.setProps({ initialViewState: v });
+    if (!v.transitionDuration) mirror(v);
+  }
 
-  // -- arrays the vehicle layer reads (double-buffered positions so deck sees a new array each frame) --------
+  // -- arrays the vehicle layer reads. Every array deck.gl must re-upload is a new object (positions are
+  // double-buffered, styles copied on change); unchanged ones keep their identity and are not uploaded. ----
   let cap = 0, pos = [null, null], which = 0, from, to, fill, line, radius, animStart = 0, animating = false;
+  let styleDirty = true, drewAt = 0, rafPending = false;
   function ensure(n) {
     if (n <= cap) return;
     const next = Math.max(n, cap * 2, 1024);
@@ -24,6 +50,7 @@
     from = g(from, Float64Array, 2); to = g(to, Float64Array, 2);
     fill = g(fill, Uint8Array, 4); line = g(line, Uint8Array, 4); radius = g(radius, Float32Array, 1);
     cap = next;
+    styleDirty = true;
   }
   ensure(1024);
   const OFFLINE = FW.vocab.colors.status.offline, ALARM = FW.vocab.colors.status.alarm;
@@ -34,21 +61,49 @@
     if (alarm) line.set([ALARM[0], ALARM[1], ALARM[2], 255], i * 4);
     else line.set(motion === "moving" ? [235, 242, 250, 200] : [10, 14, 20, 220], i * 4);
     radius[i] = ui.hidden.has(kind) ? 0 : alarm ? 34 : 26;
+    styleDirty = true;
   }
   function restyleAll() { for (let i = 0; i < store.n; i++) styleOf(i); draw(); }
 
-  // -- layers ---------------------------------------------------------------------------------------------
-  let roadsLayer = null, fencesData = null, densityData = null, pulse = 0;
+  // -- base layers: rebuilt only when their data or a toggle changes -------------------------------------
+  let roadsLayer = null, fencesData = null, fencesLayer = null, densityData = null, densityLayer = null, pulse = 0;
+  function drawBase() {
+    if (fencesData && !fencesLayer) {
+      fencesLayer = FW.fencesLayer(L, { type: "FeatureCollection", features: fencesData.features.filter((f) =>
+        f.properties.kind === "route" ? ui.routes : ui.fences) }, { trigger: `${ui.fences}${ui.routes}` });
+    }
+    if (densityData && ui.density && !densityLayer) {
+      densityLayer = new L.H3HexagonLayer({
+        id: "density", data: densityData, getHexagon: (d) => d.h3, extruded: false, stroked: false, opacity: 0.38,
+        getFillColor: (d) => ramp(d.fixes / densityData.max), pickable: true,
+      });
+    }
+    const layers = [];
+    const tiles = FW.tileLayer(L);
+    if (tiles) layers.push(tiles);
+    if (densityLayer && ui.density) layers.push(densityLayer);
+    if (roadsLayer) layers.push(roadsLayer);
+    if (fencesLayer) layers.push(fencesLayer);
+    base.setProps({ layers });
+  }
+
+  // -- vehicle layers: one stable binary data object, new arrays only for what changed -------------------
+  let vehicleData = null, shown = { fill: null, line: null, radius: null };
   function vehicleLayers() {
     const n = store.n;
     const p = pos[which];
-    const data = { length: n, attributes: {
-      getPosition: { value: p, size: 2 }, getFillColor: { value: fill, size: 4, normalized: true },
-      getLineColor: { value: line, size: 4, normalized: true }, getRadius: { value: radius, size: 1 } } };
+    if (styleDirty || !shown.fill) {
+      shown = { fill: fill.slice(0, Math.max(n, 1) * 4), line: line.slice(0, Math.max(n, 1) * 4),
+                radius: radius.slice(0, Math.max(n, 1)) };
+      styleDirty = false;
+    }
+    if (!vehicleData || vehicleData.length !== n) vehicleData = { length: n, attributes: {} };
+    vehicleData.attributes = {
+      getPosition: { value: p, size: 2 }, getFillColor: { value: shown.fill, size: 4, normalized: true },
+      getLineColor: { value: shown.line, size: 4, normalized: true }, getRadius: { value: shown.radius, size: 1 } };
     const layers = [new L.ScatterplotLayer({
-      id: "vehicles", data, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
+      id: "vehicles", data: vehicleData, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
       radiusMinPixels: 3.5, radiusMaxPixels: 11, lineWidthUnits: "pixels", getLineWidth: 1.2,
-      updateTriggers: { getFillColor: state.frames, getLineColor: state.frames, getRadius: state.frames },
     })];
     const alarmed = [];
     for (let i = 0; i < n; i++) if (store.inAlarm(i) && radius[i] > 0) alarmed.push(i);
@@ -71,22 +126,10 @@
     return layers;
   }
   function draw() {
-    const layers = [];
-    const tiles = FW.tileLayer(L);
-    if (tiles) layers.push(tiles);
-    if (densityData && ui.density) layers.push(new L.H3HexagonLayer({
-      id: "density", data: densityData, getHexagon: (d) => d.h3, extruded: false, stroked: false, opacity: 0.38,
-      getFillColor: (d) => ramp(d.fixes / densityData.max), pickable: true,
-    }));
-    if (roadsLayer) layers.push(roadsLayer);
-    if (fencesData) {
-      layers.push(FW.fencesLayer(L, { type: "FeatureCollection", features: fencesData.features.filter((f) =>
-        f.properties.kind === "route" ? ui.routes : ui.fences) }, { trigger: `${ui.fences}${ui.routes}` }));
-    }
-    layers.push(...vehicleLayers());
-    deck.setProps({ layers });
+    deck.setProps({ layers: vehicleLayers() });
     state.rendered = store.n;
     state.drawn += 1;
+    drewAt = performance.now();
   }
   function ramp(x) { // dark blue → cyan → yellow → red
     const stops = [[30, 60, 140], [40, 180, 220], [250, 220, 70], [240, 60, 50]];
@@ -94,22 +137,27 @@
     return stops[k].map((c, j) => Math.round(c + (stops[k + 1][j] - c) * r)).concat([200]);
   }
 
-  // -- animation: interpolate positions between updates, pulse alarm halos --------------------------------
-  // Smooth motion and pulsing halos cost a redraw per frame; on a machine where one redraw takes longer than
-  // a frame (software WebGL, an old control-room PC) the page stops animating and redraws once per update,
-  // so it stays responsive.
-  state.smooth = true;
-  let renderStart = 0, renderMs = 0;
-  deck.setProps({
-    onBeforeRender: () => { renderStart = performance.now(); },
-    onAfterRender: () => {
-      state.deckRenders = (state.deckRenders || 0) + 1;
-      renderMs = renderMs ? renderMs * 0.8 + (performance.now() - renderStart) * 0.2 : performance.now() - renderStart;
-      state.renderMs = renderMs;
-      state.smooth = renderMs < 40;
-    },
-  });
+  // -- animation: interpolate positions between updates and pulse alarm halos, while frames are fast ------
+  // frameMs: time from a draw to the next animation frame, i.e. what one redraw of the top canvas really
+  // costs (the browser delays frames until the last one is shown).
+  state.smooth = !FW.quiet;
+  state.frameMs = 0;
+  deck.setProps({ onAfterRender: () => { state.deckRenders += 1; } });
+  function measure(now) {
+    if (!drewAt) return;
+    const dt = now - drewAt;
+    drewAt = 0;
+    state.frameMs = state.frameMs ? state.frameMs * 0.7 + dt * 0.3 : dt;
+    if (FW.quiet) return;
+    if (state.smooth && state.frameMs > SLOW_MS) state.smooth = false;
+    else if (!state.smooth && state.frameMs < FAST_MS) state.smooth = true;
+  }
+  function schedule() {
+    if (!rafPending) { rafPending = true; requestAnimationFrame(step); }
+  }
   function step(now) {
+    rafPending = false;
+    measure(now);
     const k = state.smooth ? Math.min(1, (now - animStart) / ANIM_MS) : 1;
     const moved = animating;
     if (animating) {
@@ -121,8 +169,9 @@
     const pulsing = state.alarmed && state.smooth;
     pulse = pulsing ? (now % 1600) / 1600 : 0.35;
     if (moved || pulsing) draw();
+    if (animating || pulsing) schedule();
+    else if (drewAt) requestAnimationFrame(measure); // still learn what the last redraw cost
   }
-  (function loop(now) { step(now); requestAnimationFrame(loop); })(performance.now());
 
   function onFrame(buf) {
     const before = store.n;
@@ -184,13 +233,17 @@
     state.bbox = [w - px, s - py, e + px, n + py];
   }
   deck.setProps({
-    onViewStateChange: ({ viewState }) => { clearTimeout(vpTimer); vpTimer = setTimeout(sendViewport, 250); state.view = viewState; },
+    onViewStateChange: ({ viewState }) => {
+      mirror(viewState);
+      clearTimeout(vpTimer); vpTimer = setTimeout(sendViewport, 250); state.view = viewState;
+    },
     onClick: (info) => {
       if (info.layer && info.layer.id === "vehicles" && info.index >= 0) select(store.ids[info.index]);
     },
     getTooltip: (info) => tooltip(info),
   });
   function tooltip(info) {
+    if (!info.layer && info.x >= 0) info = base.pickObject({ x: info.x, y: info.y, radius: 2 }) || info; // fences, density
     if (!info.layer) return null;
     if (info.layer.id === "vehicles" && info.index >= 0) {
       const i = info.index, id = store.ids[i], v = registry.get(id) || {};
@@ -235,16 +288,18 @@
     document.querySelectorAll("#layers input").forEach((inp) => inp.addEventListener("change", () => {
       ui[inp.name] = inp.checked;
       if (inp.name === "roads") roadsLayer = FW.roadsLayer(L, state.roads, ui.roads);
+      if (inp.name === "fences" || inp.name === "routes") fencesLayer = null;
       if (inp.name === "density" && inp.checked) loadDensity();
-      draw();
+      drawBase();
     }));
   }
   async function loadDensity() {
     const d = await FW.json(`/api/density`);
     densityData = d.cells;
     densityData.max = Math.max(1, ...d.cells.map((c) => c.fixes));
+    densityLayer = null;
     state.densityCells = d.cells.length;
-    draw();
+    drawBase();
   }
   setInterval(() => { if (ui.density) loadDensity(); }, 30000);
 
@@ -312,8 +367,8 @@
     const id = hit ? hit.id : store.ids.find((x) => x.toLowerCase() === q);
     if (!id) return;
     const i = store.index.get(id);
-    if (i !== undefined) deck.setProps({ initialViewState: { longitude: store.lon[i], latitude: store.lat[i], zoom: 16,
-                                                             pitch: 0, bearing: 0, transitionDuration: 600 } });
+    if (i !== undefined) jumpTo({ longitude: store.lon[i], latitude: store.lat[i], zoom: 16, pitch: 0, bearing: 0,
+                                  transitionDuration: FW.quiet ? 0 : 600 });
     select(id);
   });
   document.getElementById("export").addEventListener("click", () => {
@@ -326,18 +381,12 @@
   // -- start ------------------------------------------------------------------------------------------------
   toggles();
   FW.json("/api/roads").then((gj) => {
-    state.roads = gj; roadsLayer = FW.roadsLayer(L, gj, ui.roads); draw();
+    state.roads = gj; roadsLayer = FW.roadsLayer(L, gj, ui.roads); drawBase();
   });
   FW.fetch("/api/fences").then((r) => (r.ok ? r.json() : null)).then((gj) => {
-    if (gj) { fencesData = gj; state.fenceCount = gj.features.length; draw(); }
+    if (gj) { fencesData = gj; fencesLayer = null; state.fenceCount = gj.features.length; drawBase(); }
   });
-  // fps as the page experiences it (read by the benchmark and visible in the console)
-  let fpsFrames = 0, fpsStart = performance.now();
-  (function count(now) {
-    fpsFrames++;
-    if (now - fpsStart > 1000) { state.fps = (fpsFrames * 1000) / (now - fpsStart); fpsFrames = 0; fpsStart = now; }
-    requestAnimationFrame(count);
-  })(performance.now());
   connect();
+  drawBase();
   draw();
 })();

@@ -58,7 +58,7 @@
     document.getElementById("focus").innerHTML = trips.map((x) => `<option value="${FW.esc(x.id)}">${FW.esc(x.plate)}</option>`).join("");
     document.getElementById("info").textContent = trips.length ? `${trips.length} ${t("vehicles")} · ${R.fixes} ${t("fixes")} · ${data.alerts.length} ${t("alarm")}` : t("no_tracks");
     const xs = trips.flatMap((x) => x.path.map((p) => p[0])), ys = trips.flatMap((x) => x.path.map((p) => p[1]));
-    if (xs.length) deck.setProps({ initialViewState: { ...FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 60), transitionDuration: 500 } });
+    if (xs.length) deck.setProps({ initialViewState: { ...FW.fitBounds(container, [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 60), transitionDuration: FW.quiet ? 0 : 500 } });
     if (!fences) {
       const r = await FW.fetch(`/api/fences?at=${new Date(since).toISOString()}`);
       fences = r.ok ? await r.json() : { type: "FeatureCollection", features: [] };
@@ -144,11 +144,9 @@
   document.getElementById("export").addEventListener("click", () => {
     if (!data) return;
     const vp = deck.getViewports()[0];
-    const q = { since: new Date(t0).toISOString(), until: new Date(t1).toISOString(), lon: vp.longitude, lat: vp.latitude, zoom: vp.zoom };
-    const params = new URLSearchParams(q);
-    for (const x of trips) params.append("vehicle", x.id);
-    params.set("download", "1");
-    const a = document.createElement("a"); a.href = `/api/export/replay.html?${params}`; a.download = ""; document.body.appendChild(a); a.click(); a.remove();
+    FW.exportLink("/api/export/replay.html", { since: new Date(t0).toISOString(), until: new Date(t1).toISOString(),
+                                               lon: vp.longitude, lat: vp.latitude, zoom: vp.zoom,
+                                               vehicle: trips.map((x) => x.id).join(",") });
   });
   window.addEventListener("resize", draw);
   FW.onLang(() => { setPlaying(R.playing); renderList(); draw(); });
