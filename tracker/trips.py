@@ -481,7 +481,8 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             r = role[kd, cur]
             stay = t - ct[v, T_ENTER]
             back_home = (cur == np.int32(cf[v, F_ORIGIN]) and ct[v, T_ENTER] - ct[v, T_TRIP] >= return_min) \
-                or (phase == PHASE_UNKNOWN and cf[v, F_OWN] > 0)
+                or (phase == PHASE_UNKNOWN and cf[v, F_OWN] > 0 and ct[v, T_ENTER] > ct[v, T_TRIP])
+            # (first seen inside its own site, a truck may as well be leaving it loaded: not "back home")
             if r != ROLE_DEST and ((inferred and (stay >= fail_dwell or back_home)) or drop or lift):
                 # loaded, staying at (or unloading at) a place that is not a destination: the trip failed there
                 _close_stop(v, ct, stop_min)

@@ -101,7 +101,7 @@ class VehicleTrips:
             role = role_of(cur)
             stay = t - self.enter
             back_home = (cur == self.origin and self.enter - self.trip >= p.return_min_s * 1000) \
-                or (self.phase == PHASE_UNKNOWN and self.own)
+                or (self.phase == PHASE_UNKNOWN and self.own and self.enter > self.trip)
             if role != ROLE_DEST and ((inferred and (stay >= p.fail_dwell_s * 1000 or back_home)) or drop or lift):
                 self._close_stop()
                 self._end(self.enter, cur, OUT_FAILED, t)
