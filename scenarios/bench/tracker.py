@@ -85,8 +85,9 @@ def fleet(fences, n_vehicles: int, seed: int = 3):
     return vehicles, permits, orders
 
 
-def tracks(fences, vehicles: list[Vehicle], n_steps: int, seed: int = 5) -> list[pl.DataFrame]:
-    """Random-walk fixes every 10 s; one frame per 10-step (100 s) slice of the whole fleet."""
+def tracks(fences, vehicles: list[Vehicle], n_steps: int, seed: int = 5, permits=()) -> list[pl.DataFrame]:
+    """Fixes every 10 s; one frame per 10-step (100 s) slice of the whole fleet. Muck trucks on a permit drive
+    back and forth along their approved route (compliant); everyone else drives a random walk."""
     rng = np.random.default_rng(seed)
     n = len(vehicles)
     starts = np.array([f.origin for f in fences])[rng.integers(0, len(fences), n)]
@@ -105,6 +106,20 @@ def tracks(fences, vehicles: list[Vehicle], n_steps: int, seed: int = 5) -> list
     cover = np.ones(n, bool)
     drum = rng.choice([0, 1], n, p=[0.3, 0.7])
     ids = np.array([v.id for v in vehicles])
+    # route followers: their permit's corridor line in local metres, a position along it and a direction
+    import shapely
+
+    from geofences.local import transform_geometry_to_xy
+
+    by_id = {f.id: f for f in fences}
+    route_of = {vid: p.route_fence for p in permits for vid in p.vehicles}
+    follow = np.array([v.id in route_of for v in vehicles])
+    lines = np.array([transform_geometry_to_xy(by_id[route_of[v.id]].geometry, CENTRE) if v.id in route_of
+                      else None for v in vehicles], dtype=object)
+    length = np.array([ln.length if ln is not None else 0.0 for ln in lines])
+    along = rng.uniform(0, 1, n) * length
+    direction = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    fi = np.flatnonzero(follow)
     frames, chunk = [], []
     for step in range(n_steps):
         stop = rng.random(n) < 0.05
@@ -112,6 +127,13 @@ def tracks(fences, vehicles: list[Vehicle], n_steps: int, seed: int = 5) -> list
         heading += rng.normal(0, 0.25, n)
         x = np.clip(x + np.cos(heading) * speed / 3.6 * 10, -HALF_SIDE_M, HALF_SIDE_M)
         y = np.clip(y + np.sin(heading) * speed / 3.6 * 10, -HALF_SIDE_M, HALF_SIDE_M)
+        if fi.size:
+            along[fi] += direction[fi] * speed[fi] / 3.6 * 10
+            turn = (along[fi] < 0) | (along[fi] > length[fi])
+            direction[fi[turn]] *= -1
+            along[fi] = np.clip(along[fi], 0, length[fi])
+            pts = shapely.line_interpolate_point(lines[fi], along[fi])
+            x[fi], y[fi] = shapely.get_x(pts), shapely.get_y(pts)
         # rare sensor events: loads, an open cover, a lift, a reversing drum (some end up as violations)
         load = np.where(rng.random(n) < 0.002, 3 - load, load)
         cover = np.where(rng.random(n) < 0.001, ~cover, cover)
@@ -160,7 +182,7 @@ def bench_engine(quick: bool = False) -> list[Figure]:
     fences = city_fences(n_fences)
     vehicles, permits, orders = fleet(fences, n_vehicles)
     world = _world(fences, vehicles, permits, orders, settings)
-    frames = tracks(fences, vehicles, n_steps)
+    frames = tracks(fences, vehicles, n_steps, permits=permits)
     n_fixes = sum(f.height for f in frames)
 
     def run() -> tuple[float, float]:
@@ -203,6 +225,6 @@ def state_figure(fences, index, quick: bool = False) -> Figure:
     vehicles, permits, orders = fleet(fences, n)
     world = _world(fences, vehicles, permits, orders, settings, index)
     eng = Engine(world, settings)
-    for f in tracks(fences, vehicles, 3 if quick else 20):
+    for f in tracks(fences, vehicles, 3 if quick else 20, permits=permits):
         eng.process(f)
     return figure("tracker.state_bytes_per_vehicle", eng.state_bytes() / n, "bytes", target=TARGET_STATE_BYTES)
