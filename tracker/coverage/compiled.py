@@ -174,54 +174,55 @@ def compile_plans(plans: Any, params: CoverageParams) -> CompiledPlans:
     for i in range(len(css) - 1, -1, -1):
         veh_sched[sched_veh[i]] = i
 
-    coords = [np.asarray(s.coordinates, np.float64) for w in wps for s in w.segments]
+    coords = [np.asarray(s.coordinates, np.float64).reshape(-1, 2) for w in wps for s in w.segments]
     allc = np.concatenate(coords) if coords else np.zeros((1, 2))
     origin = (float(allc[:, 0].mean()), float(allc[:, 1].mean()))
-    seg_ids, seg_plan, seg_len, seg_corr, seg_req, seg_grade, seg_slot, mids = [], [], [], [], [], [], [], []
-    pieces: dict[str, list[np.ndarray]] = {k: [] for k in ("seg", "x0", "y0", "dx", "dy", "s0", "len")}
+    # one projection for every vertex of every segment, then per-segment pieces by offsets (no Python per vertex)
+    nv = np.array([c.shape[0] for c in coords], np.int64)
+    ax, ay = to_xy_m(allc[:, 0], allc[:, 1], origin) if coords else (np.zeros(0), np.zeros(0))
+    vseg = np.repeat(np.arange(nv.size), nv)
+    same = vseg[1:] == vseg[:-1] if vseg.size else np.zeros(0, bool)
+    dx_all, dy_all = np.diff(ax), np.diff(ay)
+    ln_all = np.hypot(dx_all, dy_all)
+    keep = same & (ln_all > 1e-6)
+    pseg = vseg[:-1][keep].astype(np.int32) if vseg.size else np.zeros(0, np.int32)
+    px0, py0 = ax[:-1][keep], ay[:-1][keep]
+    pdx, pdy, pln = dx_all[keep], dy_all[keep], ln_all[keep]
+    seg_len_a = np.bincount(pseg, weights=pln, minlength=nv.size) if nv.size else np.zeros(0)
+    cum = np.cumsum(pln)
+    first_piece = np.r_[True, pseg[1:] != pseg[:-1]] if pseg.size else np.zeros(0, bool)
+    seg_start_cum = np.zeros(nv.size)
+    if pseg.size:
+        seg_start_cum[pseg[first_piece]] = cum[first_piece] - pln[first_piece]
+    ps0 = cum - pln - seg_start_cum[pseg] if pseg.size else np.zeros(0)
+    piece = {"seg": pseg, "x0": px0, "y0": py0, "dx": pdx, "dy": pdy, "s0": ps0, "len": pln}
+    seg_ids, seg_plan, seg_corr, seg_req, seg_grade, seg_slot = [], [], [], [], [], []
     slot_of_vehicle: dict[int, int] = {}
     for pi, w in enumerate(wps):
+        v = int(plan_veh[pi])
         for s in w.segments:
-            a = np.asarray(s.coordinates, np.float64)
-            x, y = to_xy_m(a[:, 0], a[:, 1], origin)
-            dx, dy = np.diff(x), np.diff(y)
-            ln = np.hypot(dx, dy)
-            keep = ln > 1e-6
-            dx, dy, ln = dx[keep], dy[keep], ln[keep]
-            x0, y0 = x[:-1][keep], y[:-1][keep]
-            g = len(seg_ids)
-            s0 = np.concatenate([[0.0], np.cumsum(ln)[:-1]])
-            total = float(ln.sum())
-            for k, arr in (("seg", np.full(ln.size, g, np.int32)), ("x0", x0), ("y0", y0), ("dx", dx), ("dy", dy),
-                           ("s0", s0), ("len", ln)):
-                pieces[k].append(arr)
             seg_ids.append(s.id)
             seg_plan.append(pi)
-            seg_len.append(total)
             seg_corr.append(params.corridor_m(s.half_width_m))
             seg_req.append(max(int(s.passes), 1))
             seg_grade.append(int(s.grade))
-            v = int(plan_veh[pi])
             seg_slot.append(slot_of_vehicle.get(v, 0))
             slot_of_vehicle[v] = seg_slot[-1] + 1
-            # a point half-way along, for labels and alert positions
-            half = total / 2
-            j = int(np.searchsorted(np.cumsum(ln), half)) if ln.size else 0
-            j = min(j, max(ln.size - 1, 0))
-            if ln.size:
-                t = (half - s0[j]) / ln[j]
-                mx, my = x0[j] + t * dx[j], y0[j] + t * dy[j]
-                mlon, mlat = to_lonlat(mx, my, origin)
-                mids.append((float(mlon), float(mlat)))
-            else:
-                mids.append((float(a[0, 0]), float(a[0, 1])))
-    piece = {k: (np.concatenate(v) if v else np.zeros(0, np.int32 if k == "seg" else np.float64))
-             for k, v in pieces.items()}
+    # a point half-way along each segment, for labels and alert positions
+    mids = np.zeros((nv.size, 2))
+    if pseg.size:
+        half = seg_len_a / 2
+        k = np.clip(np.searchsorted(pseg.astype(np.float64) * 1e9 + ps0 + pln, np.arange(nv.size) * 1e9 + half),
+                    0, pseg.size - 1)
+        t = np.clip((half[pseg[k]] - ps0[k]) / pln[k], 0.0, 1.0)
+        mlon, mlat = to_lonlat(px0[k] + t * pdx[k], py0[k] + t * pdy[k], origin)
+        mids = np.column_stack([mlon, mlat])
+        mids[np.bincount(pseg, minlength=nv.size) == 0] = allc[np.r_[0, np.cumsum(nv)[:-1]]][
+            np.bincount(pseg, minlength=nv.size) == 0]
     piece["len2"] = piece["len"] ** 2
     seg_plan_a = np.array(seg_plan, np.int32)
     seg_corr_a = np.array(seg_corr, np.float64)
-    grid = _grid(piece, seg_corr_a, params.grid_m)
-    seg_len_a = np.array(seg_len, np.float64)
+    grid = _grid(piece, seg_corr_a, params.grid_m, plan_veh[seg_plan_a] if seg_ids else np.zeros(0, np.int32))
     return CompiledPlans(
         plans=p, origin=origin, vehicle_ids=vehicle_ids, vehicle_index=vindex, veh_kind=np.array(vkind, np.int8),
         veh_plan=veh_plan, veh_sched=veh_sched, plan_veh=plan_veh,
@@ -237,7 +238,7 @@ def compile_plans(plans: Any, params: CoverageParams) -> CompiledPlans:
         seg_kind=np.array([_kind_code(wps[i].vehicle_kind) for i in seg_plan], np.int8), seg_len_m=seg_len_a,
         seg_corr_m=seg_corr_a, seg_req=np.array(seg_req, np.int32), seg_grade=np.array(seg_grade, np.int8),
         seg_nbins=np.maximum(np.ceil(seg_len_a / params.bin_m), 1).astype(np.int32),
-        seg_slot=np.array(seg_slot, np.int32), seg_mid_lonlat=np.array(mids, np.float64).reshape(-1, 2),
+        seg_slot=np.array(seg_slot, np.int32), seg_mid_lonlat=np.asarray(mids, np.float64).reshape(-1, 2),
         piece=piece, grid=grid, sched_veh=sched_veh,
         sched_days=np.array([(_epoch_day(c.valid_from, -10**7), _epoch_day(c.valid_to, 10**7)) for c in css],
                             np.int32).reshape(-1, 2),
@@ -254,11 +255,14 @@ def _banned(wps: list[Any]) -> np.ndarray:
     return out
 
 
-def _grid(piece: dict[str, np.ndarray], seg_corr: np.ndarray, gm: float) -> dict[str, Any]:
-    """A dense spatial hash: cell (ix, iy) → pieces whose corridor reaches into it (CSR)."""
+def _grid(piece: dict[str, np.ndarray], seg_corr: np.ndarray, gm: float, seg_veh: np.ndarray) -> dict[str, Any]:
+    """Spatial hashes over the pieces' corridors: a dense grid cell (ix, iy) → pieces reaching into it (CSR,
+    for `any_vehicle`), and the same keyed by (vehicle, cell) — sorted keys searched per fix — so a fix only
+    ever meets its own vehicle's pieces, however many plans share a street."""
     if piece["x0"].size == 0:
         return {"gx0": 0.0, "gy0": 0.0, "gm": gm, "nx": 0, "ny": 0, "ptr": np.zeros(1, np.int64),
-                "piece": np.zeros(0, np.int32)}
+                "piece": np.zeros(0, np.int32), "vkeys": np.zeros(0, np.int64), "vptr": np.zeros(1, np.int64),
+                "vpiece": np.zeros(0, np.int32)}
     r = seg_corr[piece["seg"]]
     x1, y1 = piece["x0"] + piece["dx"], piece["y0"] + piece["dy"]
     minx, maxx = np.minimum(piece["x0"], x1) - r, np.maximum(piece["x0"], x1) + r
@@ -281,8 +285,13 @@ def _grid(piece: dict[str, np.ndarray], seg_corr: np.ndarray, gm: float) -> dict
     cell, pid = cell[order], pid[order]
     ptr = np.zeros(nx * ny + 1, np.int64)
     np.add.at(ptr, cell + 1, 1)
+    vk = seg_veh[piece["seg"][pid]].astype(np.int64) * (nx * ny) + cell
+    o2 = np.argsort(vk, kind="stable")
+    vk, vp = vk[o2], pid[o2]
+    start = np.flatnonzero(np.r_[True, vk[1:] != vk[:-1]])
     return {"gx0": gx0, "gy0": gy0, "gm": float(gm), "nx": nx, "ny": ny, "ptr": np.cumsum(ptr),
-            "piece": pid.astype(np.int32)}
+            "piece": pid.astype(np.int32), "vkeys": vk[start], "vptr": np.r_[start, vk.size].astype(np.int64),
+            "vpiece": vp.astype(np.int32)}
 
 
 # -- the compiled plans a World carries ----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ MAX_SEGS_PER_FIX = 16
 
 
 @nb.njit(cache=True)
-def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece_seg, px0, py0, pdx, pdy,
-          plen2, ps0, plen, seg_veh, seg_kind, seg_corr, any_vehicle, cap):
+def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys, vptr, vpiece, piece_seg, px0,
+          py0, pdx, pdy, plen2, ps0, plen, seg_veh, seg_kind, seg_corr, any_vehicle, cap):
     """(fix row, segment, measure s, distance) for every fix inside the corridor of a segment it may serve:
     the segment's own vehicle (or, with `any_vehicle`, any vehicle of the segment's kind).
 
@@ -35,6 +35,7 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
     best_seg = np.empty(MAX_SEGS_PER_FIX, np.int32)
     best_d = np.empty(MAX_SEGS_PER_FIX, np.float64)
     best_s = np.empty(MAX_SEGS_PER_FIX, np.float64)
+    best_c = np.empty(MAX_SEGS_PER_FIX, np.bool_)
     k = 0
     for i in range(fx.shape[0]):
         v = fveh[i]
@@ -46,8 +47,16 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
             continue
         c = ix * ny + iy
         m = 0
-        for j in range(cell_ptr[c], cell_ptr[c + 1]):
-            p = cell_piece[j]
+        if any_vehicle:
+            j0, j1 = cell_ptr[c], cell_ptr[c + 1]
+        else:
+            key = np.int64(v) * (nx * ny) + c
+            q = np.searchsorted(vkeys, key)
+            if q >= vkeys.shape[0] or vkeys[q] != key:
+                continue
+            j0, j1 = vptr[q], vptr[q + 1]
+        for j in range(j0, j1):
+            p = cell_piece[j] if any_vehicle else vpiece[j]
             g = piece_seg[p]
             if any_vehicle:
                 if seg_kind[g] != fkind[i]:
@@ -55,6 +64,7 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
             elif seg_veh[g] != v:
                 continue
             t = ((fx[i] - px0[p]) * pdx[p] + (fy[i] - py0[p]) * pdy[p]) / plen2[p]
+            clamped = t <= 0.0 or t >= 1.0
             t = min(max(t, 0.0), 1.0)
             ddx = fx[i] - (px0[p] + t * pdx[p])
             ddy = fy[i] - (py0[p] + t * pdy[p])
@@ -64,16 +74,21 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
             s = ps0[p] + t * plen[p]
             found = False
             for q in range(m):
-                if best_seg[q] == g and abs(best_s[q] - s) <= 0.5 * seg_corr[g]:
+                # a projection clamped to a piece's end is that vertex seen from beside it: the same stretch
+                # as a proper projection up to a corridor width away (not a second pass of the road)
+                near = 2.0 * seg_corr[g] if (clamped or best_c[q]) else 0.5 * seg_corr[g]
+                if best_seg[q] == g and abs(best_s[q] - s) <= near:
                     found = True
-                    if d < best_d[q]:
+                    if (best_c[q] and not clamped) or (clamped == best_c[q] and d < best_d[q]):
                         best_d[q] = d
                         best_s[q] = s
+                        best_c[q] = clamped
                     break
             if not found and m < MAX_SEGS_PER_FIX:
                 best_seg[m] = g
                 best_d[m] = d
                 best_s[m] = s
+                best_c[m] = clamped
                 m += 1
         if k + m > cap:
             return -1, out_row, out_seg, out_s, out_d
@@ -81,9 +96,9 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, piece
         for q in range(m):
             for r in range(q + 1, m):
                 if best_seg[r] < best_seg[q] or (best_seg[r] == best_seg[q] and best_d[r] < best_d[q]):
-                    tg, td, ts_ = best_seg[q], best_d[q], best_s[q]
-                    best_seg[q], best_d[q], best_s[q] = best_seg[r], best_d[r], best_s[r]
-                    best_seg[r], best_d[r], best_s[r] = tg, td, ts_
+                    tg, td, ts_, tc = best_seg[q], best_d[q], best_s[q], best_c[q]
+                    best_seg[q], best_d[q], best_s[q], best_c[q] = best_seg[r], best_d[r], best_s[r], best_c[r]
+                    best_seg[r], best_d[r], best_s[r], best_c[r] = tg, td, ts_, tc
             out_row[k] = i
             out_seg[k] = best_seg[q]
             out_s[k] = best_s[q]

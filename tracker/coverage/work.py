@@ -42,6 +42,7 @@ class WorkFixes:
     prev_ts_ms: npt.NDArray[np.int64]  # the vehicle's previous fix (−1 for its first)
     minute: npt.NDArray[np.int16]  # local minute of day
     day: npt.NDArray[np.int32]  # local epoch day
+    lifting: npt.NDArray[np.int8] | None = None  # bin lifter (refuse trucks): −1 not reported, 0, 1
 
 
 PAIR_COLS = ("vkey", "veh", "ts", "seg", "occ", "s", "dist", "state", "prev_ts", "speed", "unverified")
@@ -58,8 +59,8 @@ def match(f: WorkFixes, cp: CompiledPlans, params: CoverageParams) -> tuple[np.n
     cap = 2 * n + 64
     while True:
         k, row, seg, s, d = K.match(x, y, f.veh, f.kind, gr["gx0"], gr["gy0"], gr["gm"], gr["nx"], gr["ny"],
-                                    gr["ptr"], gr["piece"], pc["seg"], pc["x0"], pc["y0"], pc["dx"], pc["dy"],
-                                    pc["len2"], pc["s0"], pc["len"], cp.seg_veh, cp.seg_kind, cp.seg_corr_m,
+                                    gr["ptr"], gr["piece"], gr["vkeys"], gr["vptr"], gr["vpiece"], pc["seg"],
+                                    pc["x0"], pc["y0"], pc["dx"], pc["dy"], pc["len2"], pc["s0"], pc["len"], cp.seg_veh, cp.seg_kind, cp.seg_corr_m,
                                     params.any_vehicle, cap)
         if k >= 0:
             return row[:k], seg[:k], s[:k], d[:k]
@@ -103,10 +104,10 @@ def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, 
         z = np.zeros(0)
         return {"seg": z.astype(np.int32), "occ": z.astype(np.int64), "vkey": z.astype(np.int32), "lo": z,
                 "hi": z.copy(), "t0": z.astype(np.int64), "t1": z.astype(np.int64), "fixes": z.astype(np.int32)}
-    p = _smooth_spikes(_choose(p, cp, params), params.max_step_s * 1000.0)
     if not presorted:
         order = np.lexsort((p["dist"], p["seg"], p["ts"], p["vkey"]))
         p = {k: v[order] for k, v in p.items()}
+    p = _smooth_spikes(_choose(p, cp, params), params.max_step_s * 1000.0)
     vmax_ms = (cp.plan_vmax[cp.seg_plan] + params.band_tolerance_kmh) / 3.6
     k, seg, occ, veh, lo, hi, t0, t1, nfix = K.passes(
         p["vkey"], p["ts"], p["seg"], p["occ"], p["s"], p["dist"], p["state"], p["prev_ts"], p["speed"] / 3600.0,
@@ -122,22 +123,27 @@ def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, 
 
 
 def _choose(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams) -> dict[str, np.ndarray]:
-    """One candidate measure per fix on a segment that folds back on itself (see `kernels.choose`)."""
+    """One candidate measure per fix on a segment that folds back on itself (see `kernels.choose`). Input
+    sorted by (vkey, ts, seg); only the streams that have alternatives at all go through the path search."""
     vk, sg, oc, ts = p["vkey"], p["seg"], p["occ"], p["ts"]
-    dup = np.zeros(ts.size, bool)
-    if ts.size > 1:  # any (vehicle, ts, segment) with several candidates at all?
-        order0 = np.lexsort((sg, ts, vk))
-        a, b, c = vk[order0], ts[order0], sg[order0]
-        dup[1:] = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (c[1:] == c[:-1])
+    if ts.size < 2:
+        return p
+    dup = (vk[1:] == vk[:-1]) & (ts[1:] == ts[:-1]) & (sg[1:] == sg[:-1])
     if not dup.any():
         return p
-    order = np.lexsort((p["dist"], ts, oc, sg, vk))
+    stream = vk.astype(np.int64) * (1 << 32) + sg
+    folded = np.unique(stream[1:][dup])
+    inv = np.isin(stream, folded)
+    sub = np.flatnonzero(inv)
+    order = sub[np.lexsort((p["dist"][sub], ts[sub], oc[sub], sg[sub], vk[sub]))]
     keep = K.choose(vk[order], sg[order], oc[order], ts[order], p["s"][order], p["dist"][order], p["state"][order],
                     p["speed"][order] / 3600.0, params.bridge_max_gap_s * 1000.0, 1.0, params.reverse_min_m,
-                    params.reverse_min_m,
-                    cp.seg_len_m, 2 * params.end_snap_m, 10 * params.reverse_min_m)
-    sel = np.sort(order[keep])
-    return {k: v[sel] for k, v in p.items()}
+                    params.reverse_min_m, cp.seg_len_m, 2 * params.end_snap_m, 10 * params.reverse_min_m)
+    drop = np.zeros(ts.size, bool)
+    drop[order[~keep]] = True
+    if not drop.any():
+        return p
+    return {k: v[~drop] for k, v in p.items()}
 
 
 def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np.ndarray]:
@@ -147,7 +153,9 @@ def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np
     brk = p["state"] == K.ST_BREAK
     if not brk.any():
         return p
-    order = np.lexsort((p["ts"], p["occ"], p["seg"], p["vkey"]))
+    stream = p["vkey"].astype(np.int64) * (1 << 32) + p["seg"]
+    sub = np.flatnonzero(np.isin(stream, np.unique(stream[brk])))
+    order = sub[np.lexsort((p["ts"][sub], p["occ"][sub], p["seg"][sub], p["vkey"][sub]))]
     vk, sg, oc, ts, st = (p[c][order] for c in ("vkey", "seg", "occ", "ts", "state"))
     first = np.ones(ts.size, bool)  # one row per (stream, time): alternatives share the state
     first[1:] = (vk[1:] != vk[:-1]) | (sg[1:] != sg[:-1]) | (oc[1:] != oc[:-1]) | (ts[1:] != ts[:-1])
@@ -305,13 +313,19 @@ def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[
     n = veh.shape[0]
     prog = np.zeros(n, bool)
     end = we + int(grace_s * 1000)
+    wo = np.argsort(work_ts["veh"], kind="stable")
+    wv, wt = work_ts["veh"][wo], work_ts["ts"][wo]
+    if home is not None:
+        ho = np.lexsort((home["ts"], home["veh"]))
+        hv, ht, hh = home["veh"][ho], home["ts"][ho], home["home"][ho]
     for i in range(n):
         if home is None or home["veh"].size == 0:
-            w = work_ts["ts"][(work_ts["veh"] == veh[i]) & (work_ts["ts"] >= ws[i]) & (work_ts["ts"] <= we[i])]
+            w = wt[np.searchsorted(wv, veh[i], "left"):np.searchsorted(wv, veh[i], "right")]
+            w = w[(w >= ws[i]) & (w <= we[i])]
             prog[i] = w.size > 0 and we[i] - int(w.max()) <= in_progress_s * 1000
             continue
-        mine = home["veh"] == veh[i]
-        t, h = home["ts"][mine], home["home"][mine]
+        a, b = np.searchsorted(hv, veh[i], "left"), np.searchsorted(hv, veh[i], "right")
+        t, h = ht[a:b], hh[a:b]
         before = t <= we[i]
         if not before.any() or h[before][-1]:
             continue  # no data yet, or at home when the window closed: the round was over
@@ -324,16 +338,19 @@ def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[
 
 def judge(rows: dict[str, np.ndarray], pr: dict[str, np.ndarray], gp: dict[str, np.ndarray], cp: CompiledPlans,
           params: CoverageParams, utc_offset_min: int, alert_below_pct: float, grace_s: float,
-          in_progress_s: float, home: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+          in_progress_s: float, home: dict[str, np.ndarray] | None = None, sorted_pairs: bool = False
+          ) -> dict[str, np.ndarray]:
     """Coverage of (segment, occurrence) rows and the verdict the missed_segment rule gives: `covered`
     (≥ alert_below_pct in the window), `unverified` (a data gap could hide the work), `late` (the vehicle was
     still on its round when the window closed and finished the segment before the round ended — see
     `round_bounds`), `pending` (still on its round: too early to say) or `missed`.
 
-    `pr` are corridor pairs (any window, or none: late work lies outside the window), `gp` data gaps, `home`
-    depot fixes of plan vehicles. Rows are judged as of the newest pair time (a report of a past day: all)."""
+    `pr` are corridor pairs (any window, or none: late work lies outside the window; `sorted_pairs`: already
+    in (vehicle, ts, segment) order, as `pairs` returns them), `gp` data gaps, `home` depot fixes of plan
+    vehicles. Rows are judged as of the newest pair time (a report of a past day: all)."""
     strict = select(pr, pr["occ"] >= 0)
-    cov = coverage(rows, passes(strict, cp, params), cp, params, gap_overlap_s(rows, gp, cp, utc_offset_min, params))
+    cov = coverage(rows, passes(strict, cp, params, presorted=sorted_pairs), cp, params,
+                   gap_overlap_s(rows, gp, cp, utc_offset_min, params))
     n = rows["seg"].shape[0]
     late = np.full(n, np.nan)
     verdict = np.where(cov["coverage_pct"] >= alert_below_pct, "covered", "missed").astype(object)
@@ -344,23 +361,37 @@ def judge(rows: dict[str, np.ndarray], pr: dict[str, np.ndarray], gp: dict[str, 
         plan = cp.seg_plan[rows["seg"][todo]]
         ws, we = cp.plan_windows.bounds_ms(plan, rows["occ"][todo], utc_offset_min)
         veh = cp.plan_veh[plan]
-        own = pr["veh"] == cp.plan_veh[cp.seg_plan[pr["seg"]]]
-        work = {"veh": pr["veh"][own & (pr["state"] <= K.ST_PAUSED)], "ts": pr["ts"][own & (pr["state"] <= K.ST_PAUSED)]}
+        own = (pr["veh"] == cp.plan_veh[cp.seg_plan[pr["seg"]]]) & (pr["state"] <= K.ST_PAUSED)
+        work = {"veh": pr["veh"][own], "ts": pr["ts"][own]}
         prog, end = round_bounds(veh, ws, we, work, home, in_progress_s, grace_s)
         newest = int(pr["ts"].max())
+        by_seg = np.argsort(pr["seg"], kind="stable")
+        seg_sorted = pr["seg"][by_seg]
+        parts, late_rows = [], []
         for k, r in enumerate(todo.tolist()):
             if not prog[k]:
                 continue
             round_end[r] = end[k]
-            sel = (pr["seg"] == rows["seg"][r]) & (pr["ts"] >= ws[k]) & (pr["ts"] <= end[k])
-            lp = select(pr, sel)
-            lp["occ"] = np.full(lp["ts"].size, rows["occ"][r], np.int64)
-            one = {"seg": rows["seg"][r:r + 1], "occ": rows["occ"][r:r + 1]}
-            late[r] = coverage(one, passes(lp, cp, params), cp, params)["coverage_pct"][0]
-            if late[r] >= alert_below_pct:
-                verdict[r] = "late"
-            elif newest < end[k]:
-                verdict[r] = "pending"
+            a = np.searchsorted(seg_sorted, rows["seg"][r], "left")
+            b = np.searchsorted(seg_sorted, rows["seg"][r], "right")
+            idx = by_seg[a:b]
+            parts.append((idx[(pr["ts"][idx] >= ws[k]) & (pr["ts"][idx] <= end[k])], rows["occ"][r]))
+            late_rows.append(r)
+        if late_rows:  # every round still out, judged in one go: its pairs up to the round's end, as its window
+            idx = np.concatenate([p_[0] for p_ in parts])
+            lp = {c: v[idx] for c, v in pr.items()}
+            lp["occ"] = np.concatenate([np.full(p_[0].size, p_[1], np.int64) for p_ in parts])
+            # one stream per judged row, even where two windows of a segment overlap in time
+            lp["vkey"] = np.concatenate([np.full(p_[0].size, i, np.int32) for i, p_ in enumerate(parts)])
+            lr = np.asarray(late_rows)
+            got = coverage({"seg": rows["seg"][lr], "occ": rows["occ"][lr]}, passes(lp, cp, params), cp, params)
+            late[lr] = got["coverage_pct"]
+            for r, ok, e in zip(lr.tolist(), (got["coverage_pct"] >= alert_below_pct).tolist(),
+                                round_end[lr].tolist(), strict=True):
+                if ok:
+                    verdict[r] = "late"
+                elif newest < e:
+                    verdict[r] = "pending"
     return {**cov, "late_pct": late, "verdict": verdict, "round_end_ms": round_end}
 
 
@@ -371,33 +402,38 @@ def select(d: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
 def fixes_from_frame(df: pl.DataFrame, cp: CompiledPlans, utc_offset_min: int,
                      kinds: dict[str, str] | None = None) -> tuple[WorkFixes, list[str]]:
     """A fix frame (FIX_SCHEMA columns; any order, duplicates and invalid fixes allowed) → `WorkFixes`
-    (valid, de-duplicated, sorted), plus the vehicle id of each `vkey`. `kinds` maps vehicle id → kind
-    for vehicles without a plan (needed only with `any_vehicle`)."""
-    from tracker.windows import local_day, local_minute_of_day
-
-    f = (df.lazy().filter(pl.col("valid").fill_null(True) & (pl.col("lon") != 0.0) & (pl.col("lat") != 0.0)
-                          & pl.col("lon").is_not_null() & pl.col("lat").is_not_null())
-         .select("vehicle_id", "ts_ms", "lon", "lat", pl.col("speed_kmh").cast(pl.Float64).fill_null(0.0),
-                 pl.col("device_on").cast(pl.Int8).fill_null(-1))
-         .unique(["vehicle_id", "ts_ms"], keep="first")
-         .sort(["vehicle_id", "ts_ms"]).collect())
-    vid = f.get_column("vehicle_id")
-    uniq = vid.unique(maintain_order=True)
-    names = uniq.to_list()
-    vkey = vid.rle_id().to_numpy().astype(np.int32)
+    (valid, de-duplicated by (vehicle, ts) keeping the first delivered, sorted), plus the vehicle id of each
+    `vkey`. `kinds` maps vehicle id → kind for vehicles without a plan (needed only with `any_vehicle`).
+    Vehicle ids become enum codes first: sorting 8 million rows by an integer is what makes a day fast."""
+    names = df.get_column("vehicle_id").drop_nulls().unique().sort().to_list()
+    cols = [pl.col("vehicle_id").cast(pl.Enum(names)).alias("v"), "ts_ms", "lon", "lat",
+            pl.col("speed_kmh").cast(pl.Float64).fill_null(0.0), pl.col("device_on").cast(pl.Int8).fill_null(-1)]
+    if "lifting" in df.columns:
+        cols.append(pl.col("lifting").cast(pl.Int8).fill_null(-1))
+    ok = (pl.col("lon").is_not_null() & pl.col("lat").is_not_null() & (pl.col("lon") != 0.0) & (pl.col("lat") != 0.0)
+          & pl.col("vehicle_id").is_not_null())
+    if "valid" in df.columns:
+        ok = ok & pl.col("valid").fill_null(True)
+    # sort and de-duplicate in polars (parallel, no numpy gathers): (vehicle, ts), the first delivered wins
+    f = (df.lazy().filter(ok).select(cols).with_row_index("_i").sort(["v", "ts_ms", "_i"])
+         .filter((pl.col("v") != pl.col("v").shift(1)) | (pl.col("ts_ms") != pl.col("ts_ms").shift(1))
+                 | pl.col("v").shift(1).is_null())
+         .collect())
+    code = f.get_column("v").to_physical().to_numpy().astype(np.int32)
+    ts = f.get_column("ts_ms").to_numpy().astype(np.int64)
     veh_of_key = cp.vehicle_codes(names)
     kind_of_key = np.array([int(cp.veh_kind[c]) if c >= 0 else _kind_of(kinds, n) for c, n in
-                            zip(veh_of_key.tolist(), names, strict=True)], np.int8)
-    ts = f.get_column("ts_ms").to_numpy()
-    prev = np.empty_like(ts)
+                            zip(veh_of_key.tolist(), names, strict=True)], np.int8).reshape(-1)
+    prev = np.full(ts.size, -1, np.int64)
     if ts.size:
-        prev[0] = -1
-        prev[1:] = np.where(vkey[1:] == vkey[:-1], ts[:-1], -1)
-    wf = WorkFixes(vkey=vkey, veh=veh_of_key[vkey] if ts.size else np.zeros(0, np.int32),
-                   kind=kind_of_key[vkey] if ts.size else np.zeros(0, np.int8), ts_ms=ts,
-                   lon=f.get_column("lon").to_numpy(), lat=f.get_column("lat").to_numpy(),
-                   speed_kmh=f.get_column("speed_kmh").to_numpy(), device=f.get_column("device_on").to_numpy(),
-                   prev_ts_ms=prev, minute=local_minute_of_day(ts, utc_offset_min), day=local_day(ts, utc_offset_min))
+        prev[1:] = np.where(code[1:] == code[:-1], ts[:-1], -1)
+    take = lambda c: f.get_column(c).to_numpy()  # noqa: E731
+    q = (ts + utc_offset_min * 60_000) // 60_000  # local minutes since the epoch
+    wf = WorkFixes(vkey=code, veh=veh_of_key[code] if ts.size else np.zeros(0, np.int32),
+                   kind=kind_of_key[code] if ts.size else np.zeros(0, np.int8), ts_ms=ts,
+                   lon=take("lon"), lat=take("lat"), speed_kmh=take("speed_kmh"), device=take("device_on"),
+                   prev_ts_ms=prev, minute=(q % 1440).astype(np.int16), day=(q // 1440).astype(np.int32),
+                   lifting=take("lifting") if "lifting" in f.columns else np.full(ts.size, -1, np.int8))
     return wf, names
 
 
