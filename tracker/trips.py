@@ -53,11 +53,11 @@ ALLOWED_KINDS = ("construction_site", "disposal_site", "landfill", "batching_pla
 
 TS_SLOTS = ("place_enter", "out_since", "trip_start", "stop_start", "stop_last", "best_start", "best_end",
             "stop_lon", "stop_lat", "best_lon", "best_lat", "drop_ts")
-VAL_SLOTS = ("phase", "src", "place", "origin", "place_load", "last_load", "sensor_in_trip", "place_own")
-VAL_INIT = (2.0, 2.0, -1.0, -1.0, -1.0, -1.0, 0.0, 0.0)  # first seen: load unknown
+VAL_SLOTS = ("phase", "src", "place", "origin", "place_load", "last_load", "sensor_in_trip", "place_own", "stop_pending")
+VAL_INIT = (2.0, 2.0, -1.0, -1.0, -1.0, -1.0, 0.0, 0.0, 0.0)  # first seen: load unknown
 (T_ENTER, T_OUT, T_TRIP, T_STOP, T_STOPLAST, T_BEST0, T_BEST1, T_SLON, T_SLAT, T_BLON, T_BLAT,
  T_DROP) = range(12)
-F_PHASE, F_SRC, F_PLACE, F_ORIGIN, F_PLOAD, F_LAST, F_SENS, F_OWN = range(8)
+F_PHASE, F_SRC, F_PLACE, F_ORIGIN, F_PLOAD, F_LAST, F_SENS, F_OWN, F_PEND = range(9)
 PHASE_EMPTY, PHASE_LOADED, PHASE_UNKNOWN = 0, 1, 2
 
 
@@ -80,6 +80,8 @@ class TripParams(RuleParams):
     stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
     stop_clear_m: float = Field(150.0, ge=0, description="stops this close to a place are queues at its gate")
+    gate_s: float = Field(90.0, ge=0, description="... and so is a stop the truck leaves to enter a place within "
+                          "this long")
 
 
 @dataclass
@@ -168,7 +170,7 @@ class Trips:
                     p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.fail_dwell_s * 1000.0,
                     p.return_min_s * 1000.0,
                     p.exit_debounce_s * 1000.0, p.stop_kmh,
-                    p.stop_radius_m, p.stop_min_s * 1000.0)
+                    p.stop_radius_m, p.stop_min_s * 1000.0, p.gate_s * 1000.0)
         loaded, src, drop_ts, trip_start, n_rec, arrays = out
         rec = {k: a[:n_rec] for k, a in zip(REC_FIELDS, arrays, strict=True)}
         batch.extra["place"] = place
@@ -186,6 +188,9 @@ class Trips:
         """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
         ct, cf = self.table.ct, self.table.cf
         m = len(self.table)
+        pend = np.flatnonzero(cf[:m, F_PEND] > 0)  # a finished stop no place followed: a roadside stop
+        if pend.size:
+            _promote_pending(pend, ct, cf, self.params.stop_min_s * 1000.0)
         rows = np.flatnonzero((cf[:m, F_PHASE] == PHASE_LOADED)
                               | ((cf[:m, F_PHASE] == PHASE_UNKNOWN) & (ct[:m, T_BEST0] >= 0)))
         rec = {
@@ -320,8 +325,8 @@ def _role_table(world: World, p: TripParams) -> np.ndarray:
 
 
 @nb.njit(cache=True, inline="always")
-def _close_stop(v, ct, stop_min):
-    """End the current loaded stop; keep it if it is the longest qualifying one of the trip."""
+def _close_stop(v, ct, cf, stop_min):
+    """End the current (or pending) loaded stop; keep it if it is the longest qualifying one of the trip."""
     if ct[v, T_STOP] >= 0:
         dur = ct[v, T_STOPLAST] - ct[v, T_STOP]
         if dur >= stop_min and dur > ct[v, T_BEST1] - ct[v, T_BEST0]:
@@ -331,6 +336,21 @@ def _close_stop(v, ct, stop_min):
             ct[v, T_BLAT] = ct[v, T_SLAT]
     ct[v, T_STOP] = -1
     ct[v, T_STOPLAST] = -1
+    cf[v, F_PEND] = 0.0
+
+
+@nb.njit(cache=True)
+def _promote_pending(rows, ct, cf, stop_min):
+    for v in rows:
+        _close_stop(v, ct, cf, stop_min)
+
+
+@nb.njit(cache=True, inline="always")
+def _pause_stop(v, ct, cf):
+    """The truck moves on: the stop is over but judged only `gate_s` later — entering a place by then makes
+    it a queue at that place's gate (dropped), not a roadside stop."""
+    if ct[v, T_STOP] >= 0:
+        cf[v, F_PEND] = 1.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -339,6 +359,7 @@ def _begin_trip(v, t, origin, src, ct, cf):
     cf[v, F_SRC] = src
     cf[v, F_ORIGIN] = origin
     cf[v, F_SENS] = 0.0
+    cf[v, F_PEND] = 0.0
     ct[v, T_TRIP] = t
     ct[v, T_STOP] = -1
     ct[v, T_STOPLAST] = -1
@@ -364,6 +385,7 @@ def _end_trip(k, rec, v, gv, i, t, dest, outcome, ct, cf):
     rblat[k] = ct[v, T_BLAT]
     cf[v, F_PHASE] = 0.0
     cf[v, F_ORIGIN] = -1.0
+    cf[v, F_PEND] = 0.0
     ct[v, T_TRIP] = -1
     ct[v, T_STOP] = -1
     ct[v, T_BEST0] = -1
@@ -407,7 +429,7 @@ def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
 @nb.njit(cache=True)
 def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, own, near, role, applies,
           ct, cf, mt, mf, bt, bf, load_dwell, unload_dwell, fail_dwell, return_min, exit_deb, stop_kmh,
-          stop_radius, stop_min):
+          stop_radius, stop_min, gate_ms):
     n = sidx.shape[0]
     loaded = np.full(n, -1, np.int8)
     src_out = np.full(n, -1, np.int8)
@@ -438,6 +460,12 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
         cur = np.int32(cf[v, F_PLACE])
         here = place[i]
+        if cf[v, F_PEND] > 0 and (here >= 0 and here != cur):
+            ct[v, T_STOP] = -1  # the stop just before entering a place: a queue at its gate
+            ct[v, T_STOPLAST] = -1
+            cf[v, F_PEND] = 0.0
+        elif cf[v, F_PEND] > 0 and t - ct[v, T_STOPLAST] >= gate_ms:
+            _close_stop(v, ct, cf, stop_min)  # no place reached soon after: a roadside stop
         if here >= 0 and here != cur:
             if cur >= 0:  # moved straight from one place into another
                 k = _leave(k, rec, v, vidx[i], i, t, cur, role[kd, cur], ct, cf, load_dwell)
@@ -485,7 +513,7 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             # (first seen inside its own site, a truck may as well be leaving it loaded: not "back home")
             if r != ROLE_DEST and ((inferred and (stay >= fail_dwell or back_home)) or drop or lift):
                 # loaded, staying at (or unloading at) a place that is not a destination: the trip failed there
-                _close_stop(v, ct, stop_min)
+                _close_stop(v, ct, cf, stop_min)
                 k = _end_trip(k, rec, v, vidx[i], i, ct[v, T_ENTER], cur, OUT_FAILED, ct, cf)
             elif r == ROLE_DEST and (drop or lift or (ld < 0 and inferred and stay >= unload_dwell)
                                      or (ld == 0 and inferred)):
@@ -494,20 +522,22 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
             if phase != 0:
                 if drop or lift:
                     ct[v, T_DROP] = t
-                    _close_stop(v, ct, stop_min)
+                    _close_stop(v, ct, cf, stop_min)
                     k = _end_trip(k, rec, v, vidx[i], i, t, -1, OUT_DUMPED, ct, cf)
                 elif speed[i] <= stop_kmh and not near[i]:
+                    if cf[v, F_PEND] > 0:
+                        _close_stop(v, ct, cf, stop_min)  # stopping again by the road: the last stop counts
                     if ct[v, T_STOP] >= 0 and speed[i] > 0 and dist_m_nb(
                             ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i], lat[i]) > stop_radius:
                         # creeping away; a multipath jump of a standing truck (speed 0) does not split the stop
-                        _close_stop(v, ct, stop_min)
+                        _close_stop(v, ct, cf, stop_min)
                     if ct[v, T_STOP] < 0:
                         ct[v, T_STOP] = t
                         ct[v, T_SLON] = np.int64(np.round(lon[i] * 1e7))
                         ct[v, T_SLAT] = np.int64(np.round(lat[i] * 1e7))
                     ct[v, T_STOPLAST] = t
                 else:
-                    _close_stop(v, ct, stop_min)
+                    _pause_stop(v, ct, cf)
             elif ld > 0:
                 _begin_trip(v, t, -1, 1.0, ct, cf)  # loaded somewhere we do not know
             if drop or lift:

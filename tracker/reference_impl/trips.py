@@ -34,6 +34,7 @@ class VehicleTrips:
         self.stop = self.stop_last = self.best0 = self.best1 = -1
         self.slon = self.slat = self.blon = self.blat = -1
         self.drop_ts = -1
+        self.pending = False  # the last stop is over, judged `gate_s` after it (a queue at a gate is dropped)
         self.records: list[TripRec] = []
 
     # -- pieces ---------------------------------------------------------------------------------------------
@@ -43,16 +44,19 @@ class VehicleTrips:
             if dur >= self.p.stop_min_s * 1000 and dur > self.best1 - self.best0:
                 self.best0, self.best1, self.blon, self.blat = self.stop, self.stop_last, self.slon, self.slat
         self.stop = self.stop_last = -1
+        self.pending = False
 
     def _begin(self, t: int, origin: int, src: int) -> None:
         self.phase, self.src, self.origin, self.sens, self.trip = PHASE_LOADED, src, origin, 0, t
         self.stop = self.stop_last = self.best0 = self.best1 = -1
+        self.pending = False
 
     def _end(self, t: int, dest: int, outcome: int, decided: int) -> None:
         self.records.append(TripRec(self.trip, t, self.origin, dest, outcome, self.src, self.sens, self.best0,
                                     self.best1, self.blon, self.blat, decided))
         self.phase, self.origin, self.trip = 0, -1, -1
         self.stop = self.best0 = self.best1 = -1
+        self.pending = False
 
     def _leave(self, t_exit: int, role: int) -> None:
         if self.phase != PHASE_LOADED and role == ROLE_ORIGIN:
@@ -68,6 +72,10 @@ class VehicleTrips:
         if self.phase == PHASE_UNKNOWN and self.trip < 0:
             self.trip = t
         cur = self.place
+        if self.pending and here >= 0 and here != cur:
+            self.stop, self.stop_last, self.pending = -1, -1, False  # it queued at this place's gate
+        elif self.pending and t - self.stop_last >= p.gate_s * 1000:
+            self._close_stop()  # no place reached soon after: a roadside stop
         if here >= 0 and here != cur:
             if cur >= 0:
                 self._leave(t, role_of(cur))
@@ -115,6 +123,8 @@ class VehicleTrips:
                     self._close_stop()
                     self._end(t, -1, OUT_DUMPED, t)
                 elif r.speed <= p.stop_kmh and not near:
+                    if self.pending:
+                        self._close_stop()
                     if self.stop >= 0 and r.speed > 0 and float(dist_m(self.slon / 1e7, self.slat / 1e7, r.lon,
                                                                        r.lat)) > p.stop_radius_m:
                         self._close_stop()
@@ -122,7 +132,8 @@ class VehicleTrips:
                         self.stop, self.slon, self.slat = t, r.lon_e7, r.lat_e7
                     self.stop_last = t
                 else:
-                    self._close_stop()
+                    if self.stop >= 0:
+                        self.pending = True
             elif ld > 0:
                 self._begin(t, -1, 1)
             if drop or lift:
@@ -143,6 +154,8 @@ class VehicleTrips:
     def finish(self) -> None:
         """End of data: a loaded trip (or an unknown one with a long stop behind it) becomes an `open` record;
         a stop still in progress is not judged."""
+        if self.pending:
+            self._close_stop()
         if self.phase == PHASE_LOADED or (self.phase == PHASE_UNKNOWN and self.best0 >= 0):
             end = max(self.stop_last, self.trip)
             self.records.append(TripRec(self.trip, end, self.origin, -1, OUT_OPEN, self.src, self.sens, self.best0,
