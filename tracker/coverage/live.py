@@ -196,9 +196,8 @@ def note_vehicle_facts(state: CoverageState, batch: Any, cp: CompiledPlans, para
         state.logs["gaps"].add({"veh": veh[g], "t0": ts[g] - np.round(dt[g] * 1000).astype(np.int64), "t1": ts[g],
                                 "lon0": plon[g], "lat0": plat[g], "lon1": lon[g], "lat1": lat[g],
                                 "home0": phome[g], "home1": at_home[g]})
-    change = np.r_[True, (vidx[1:] != vidx[:-1]) | (at_home[1:] != at_home[:-1])]
-    change |= ~same_prev & (at_home != last["home"][vidx])
-    state.logs["home"].add({"veh": veh[change], "ts": ts[change], "home": at_home[change]})
+    # every fix's flag (compacted to debounced transitions with fix counts by `home_rows`)
+    state.logs["home"].add({"veh": veh, "ts": ts, "home": at_home, "n": np.ones(ts.size, np.int64)})
     end = np.r_[vidx[1:] != vidx[:-1], True]
     last["lon"][vidx[end]], last["lat"][vidx[end]], last["home"][vidx[end]] = lon[end], lat[end], at_home[end]
 
@@ -209,7 +208,7 @@ def home_rows(state: CoverageState) -> dict[str, np.ndarray] | None:
     rows = lg.rows()
     if not rows:
         return None
-    tr = W.home_transitions(rows["veh"], rows["ts"], rows["home"])
+    tr = W.home_transitions(rows["veh"], rows["ts"], rows["home"], rows["n"])
     if tr["ts"].size < rows["ts"].size:
         lg.replace(tr)
     return tr

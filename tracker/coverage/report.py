@@ -34,7 +34,7 @@ class Verdicts:
 
     alert_below_pct: float = 20.0
     grace_s: float = 3600.0
-    in_progress_s: float = 600.0
+    in_progress_s: float = 1800.0
     visit_min_s: float = 60.0
     home_kinds: tuple[str, ...] = ("depot",)
 

@@ -291,14 +291,29 @@ def coverage(rows: dict[str, np.ndarray], ps: dict[str, np.ndarray], cp: Compile
             "status": status, "counts": counts, "bin0": bin0, "nbins": nbins}
 
 
-def home_transitions(veh: np.ndarray, ts: np.ndarray, at_home: np.ndarray) -> dict[str, np.ndarray]:
-    """(veh, ts, at_home) rows where a vehicle's at-home flag changes (first fix of each vehicle included);
-    input sorted by (veh, ts). A round is judged from these few rows instead of every fix."""
+def home_transitions(veh: np.ndarray, ts: np.ndarray, at_home: np.ndarray, n: np.ndarray | None = None,
+                     min_fixes: int = 2) -> dict[str, np.ndarray]:
+    """(veh, ts, home, n) rows where a vehicle's at-home flag changes — first fix of each vehicle included,
+    `n` the fixes in that state — from (veh, ts)-sorted fixes (or from earlier transitions, with their `n`).
+    A state seen on fewer than `min_fixes` consecutive fixes is GPS noise (a parked vehicle's fix thrown into
+    the depot next door) and does not count — a real call at the depot, however short, is several fixes
+    (driving in and out reports every 10 s). A round is judged from these few rows."""
+    w = np.ones(veh.size, np.int64) if n is None else np.asarray(n, np.int64)
     if veh.size == 0:
-        return {"veh": veh, "ts": ts, "home": at_home}
-    change = np.ones(veh.size, bool)
-    change[1:] = (veh[1:] != veh[:-1]) | (at_home[1:] != at_home[:-1])
-    return {"veh": veh[change], "ts": ts[change], "home": at_home[change]}
+        return {"veh": veh, "ts": ts, "home": at_home, "n": w}
+    h = at_home.astype(bool).copy()
+    for _ in range(2):  # flip short runs to their surroundings (twice: a flip can merge two short runs)
+        start = np.flatnonzero(np.r_[True, (veh[1:] != veh[:-1]) | (h[1:] != h[:-1])])
+        count = np.add.reduceat(w, start)
+        first_of_vehicle = np.r_[True, veh[start[1:]] != veh[start[:-1]]]
+        last_of_vehicle = np.r_[veh[start[1:]] != veh[start[:-1]], True]
+        short = (count < min_fixes) & ~first_of_vehicle & ~last_of_vehicle
+        if not short.any():
+            break
+        run = np.repeat(np.arange(start.size), np.diff(np.r_[start, veh.size]))
+        h = np.where(short[run], ~h, h)
+    start = np.flatnonzero(np.r_[True, (veh[1:] != veh[:-1]) | (h[1:] != h[:-1])])
+    return {"veh": veh[start], "ts": ts[start], "home": h[start], "n": np.add.reduceat(w, start)}
 
 
 def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[str, np.ndarray],
@@ -306,9 +321,10 @@ def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Was each vehicle still out on its round when its window [ws, we) closed, and until when may it finish?
 
-    With depot / parking fences (`home`: at-home transitions, see `home_transitions`): in progress when the
-    vehicle is away from home at `we` and has been out since before `we`; the round ends at its return home
-    (at the latest `we + grace_s`). Without them: when it worked within `in_progress_s` of `we`.
+    In progress: it worked — or, where depot / parking fences exist (`home`: at-home transitions, see
+    `home_transitions`), left home — within `in_progress_s` before `we` (a vehicle idle for longer had
+    finished), and it was not back home at `we`. The round ends at its return home, at the latest
+    `we + grace_s`.
     Returns (in_progress, round_end_ms) per row."""
     n = veh.shape[0]
     prog = np.zeros(n, bool)
@@ -319,16 +335,20 @@ def round_bounds(veh: np.ndarray, ws: np.ndarray, we: np.ndarray, work_ts: dict[
         ho = np.lexsort((home["ts"], home["veh"]))
         hv, ht, hh = home["veh"][ho], home["ts"][ho], home["home"][ho]
     for i in range(n):
+        w = wt[np.searchsorted(wv, veh[i], "left"):np.searchsorted(wv, veh[i], "right")]
+        w = w[(w >= ws[i]) & (w <= we[i])]
+        recent = w.size > 0 and we[i] - int(w.max()) <= in_progress_s * 1000
         if home is None or home["veh"].size == 0:
-            w = wt[np.searchsorted(wv, veh[i], "left"):np.searchsorted(wv, veh[i], "right")]
-            w = w[(w >= ws[i]) & (w <= we[i])]
-            prog[i] = w.size > 0 and we[i] - int(w.max()) <= in_progress_s * 1000
+            prog[i] = recent
             continue
         a, b = np.searchsorted(hv, veh[i], "left"), np.searchsorted(hv, veh[i], "right")
         t, h = ht[a:b], hh[a:b]
         before = t <= we[i]
         if not before.any() or h[before][-1]:
             continue  # no data yet, or at home when the window closed: the round was over
+        left = t[before][-1]  # the transition away from home (or the first fix, away)
+        if not (recent or we[i] - left <= in_progress_s * 1000):
+            continue  # out, but idle for a while: the round was over
         prog[i] = True
         back = t[~before & h]
         if back.size:

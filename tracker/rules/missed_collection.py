@@ -41,8 +41,8 @@ LOGS = {"stops": ("sched", "point", "ts"), "arrivals": ("sched", "ts"), "gaps": 
 class Params(RuleParams):
     decide_after_s: float = Field(120.0, ge=0, description="wait this long after the window for late fixes")
     grace_s: float = Field(3600.0, ge=0, description="a round still out at the window's end may finish this late")
-    in_progress_s: float = Field(600.0, ge=0, description="without depot fences: collected this recently at the "
-                                                           "window's end = still on its round")
+    in_progress_s: float = Field(1800.0, ge=0, description="collected this recently before the window's end "
+                                                            "(and not back at a depot) = still on its round")
     visit_min_s: float = Field(60.0, ge=0, description="a data gap shorter than a drive there, this stop and back "
                                                         "cannot hide a visit")
     home_kinds: list[str] = Field(default_factory=lambda: ["depot"], description="fence kinds where a round ends")

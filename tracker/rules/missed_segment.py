@@ -48,8 +48,8 @@ class Params(RuleParams):
     alert_below_pct: float = Field(20.0, ge=0, le=100, description="a segment below this coverage is missed")
     decide_after_s: float = Field(120.0, ge=0, description="wait this long after the window for late fixes")
     grace_s: float = Field(3600.0, ge=0, description="a round still out at the window's end may finish this late")
-    in_progress_s: float = Field(600.0, ge=0, description="without depot fences: worked this recently at the "
-                                                           "window's end = still on its round")
+    in_progress_s: float = Field(1800.0, ge=0, description="worked this recently before the window's end (and "
+                                                            "not back at a depot) = still on its round")
     home_kinds: list[str] = Field(default_factory=lambda: ["depot"], description="fence kinds where a round ends")
     warn: bool = Field(True, description="open a suspected episode while time remains")
     warn_slack_s: float = Field(600.0, ge=0, description="warn this long before the last moment to start")

@@ -32,7 +32,7 @@ PEAK = "points_visited"
 class Params(RuleParams):
     decide_after_s: float = Field(120.0, ge=0, description="wait this long after the deadline for late fixes")
     grace_s: float = Field(3600.0, ge=0, description="a round still out at the window's end may finish this late")
-    in_progress_s: float = Field(600.0, ge=0)
+    in_progress_s: float = Field(1800.0, ge=0)
     home_kinds: list[str] = Field(default_factory=lambda: ["depot"], description="fence kinds where a round ends")
     check_every_s: float = Field(60.0, gt=0)
     keep_s: float = Field(2 * 86400.0, gt=0, description="log retention")

@@ -1,0 +1,158 @@
+"""The coverage core on hand-made tracks: what counts as a valid pass, passes, folds, jumps, gaps, late rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.coverage import synth as S
+from tracker.coverage import reference
+from tracker.coverage import work as W
+from tracker.coverage.compiled import compile_plans
+from tracker.coverage.params import CoverageParams
+
+P = CoverageParams()
+D = (S.DAY - S.DAY.replace(year=1970, month=1, day=1)).days
+
+
+def coverage_of(plans, fx: pl.DataFrame, params: CoverageParams = P, home=None) -> dict:
+    cp = compile_plans(plans, params)
+    wf, _ = W.fixes_from_frame(fx, cp, S.OFFSET)
+    pr = W.pairs(wf, cp, params, windows_only=False)
+    rows = W.planned_rows(cp, [D])
+    j = W.judge(rows, pr, W.gaps(wf, params), cp, params, S.OFFSET, 20.0, 3600.0, 600.0, home, sorted_pairs=True)
+    return {(cp.seg_ids[g], int(o % 16)): {k: j[k][i] for k in ("coverage_pct", "passes_done", "status", "verdict")}
+            for i, (g, o) in enumerate(zip(rows["seg"], rows["occ"], strict=True))}
+
+
+def one_pass(vehicle="V1", line=None, speed=5.0, t0="05:10", device=True, noise=0.0, seed=0, **kw):
+    xy, ts = S.drive(line if line is not None else S.straight(), S.at(t0), speed, **kw)
+    return S.fixes(vehicle, xy, ts, speed, device, noise, seed)
+
+
+def test_a_full_pass_covers_the_segment_and_counts_once():
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    got = coverage_of(p, one_pass(noise=6.0))[("V1-s1", 0)]
+    assert got["coverage_pct"] > 97 and got["passes_done"] == 1 and got["status"] == "covered"
+
+
+@pytest.mark.parametrize("what", ["device_off", "too_fast", "outside_window", "other_vehicle", "off_corridor"])
+def test_what_is_not_a_valid_pass(what):
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    if what == "device_off":
+        fx = one_pass(device=False)
+    elif what == "too_fast":
+        fx = one_pass(speed=20.0)
+    elif what == "outside_window":
+        fx = one_pass(t0="06:10")
+    elif what == "other_vehicle":
+        fx = one_pass(vehicle="V2")
+    else:
+        fx = one_pass(line=S.straight(400, y=60.0))
+    got = coverage_of(p, fx)[("V1-s1", 0)]
+    assert got["coverage_pct"] == 0 and got["verdict"] == "missed"
+
+
+def test_any_vehicle_counts_another_vehicle_of_the_kind_when_configured():
+    p = S.plans(S.work_plan("V1", [S.straight(400)]), S.work_plan("V2", [S.straight(300, y=500)]))
+    fx = one_pass(vehicle="V2")
+    assert coverage_of(p, fx)[("V1-s1", 0)]["coverage_pct"] == 0
+    assert coverage_of(p, fx, CoverageParams(any_vehicle=True))[("V1-s1", 0)]["coverage_pct"] > 97
+
+
+def test_device_not_reported_counts_by_default_and_not_when_ignored():
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    fx = one_pass(device=None)
+    assert coverage_of(p, fx)[("V1-s1", 0)]["coverage_pct"] > 97
+    assert coverage_of(p, fx, CoverageParams(device_missing="ignore"))[("V1-s1", 0)]["coverage_pct"] == 0
+
+
+def test_two_required_passes_out_and_back_and_half_of_it():
+    p = S.plans(S.work_plan("V1", [S.straight(400)], passes=[2]))
+    out = one_pass(noise=5.0)
+    back_xy, back_ts = S.drive(S.straight(400)[::-1], int(out["ts_ms"].max()) + 1000, 5.0)
+    both = pl.concat([out, S.fixes("V1", back_xy, back_ts, 5.0, True, 5.0, 1)])
+    got = coverage_of(p, both)[("V1-s1", 0)]
+    assert got["passes_done"] == 2 and got["coverage_pct"] > 97
+    half = coverage_of(p, out)[("V1-s1", 0)]
+    assert half["passes_done"] == 1 and 45 < half["coverage_pct"] < 55 and half["status"] == "partial"
+
+
+def test_half_the_segment_is_half_covered():
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    got = coverage_of(p, one_pass(line=S.straight(200), noise=4.0))[("V1-s1", 0)]
+    assert 44 < got["coverage_pct"] < 56
+
+
+def test_a_folded_segment_driven_once_is_covered_once():
+    line = S.folded(200.0)
+    p = S.plans(S.work_plan("V1", [line]))
+    for seed in range(5):
+        got = coverage_of(p, one_pass(line=line, noise=6.0, seed=seed))[("V1-s1", 0)]
+        assert got["coverage_pct"] > 93, seed
+
+
+def test_a_multipath_jump_neither_adds_a_pass_nor_loses_the_stretch():
+    xy, ts = S.drive(S.straight(500), S.at("05:10"), 5.0)
+    xy = xy.copy()
+    xy[20] += [90.0, 5.0]  # 90 m along the road, back next fix
+    got = coverage_of(S.plans(S.work_plan("V1", [S.straight(500)])), S.fixes("V1", xy, ts, 5.0))[("V1-s1", 0)]
+    assert got["passes_done"] == 1 and got["coverage_pct"] > 97
+
+
+def test_a_lone_speed_spike_does_not_break_the_pass():
+    xy, ts = S.drive(S.straight(400), S.at("05:10"), 5.0)
+    speed = np.full(ts.size, 5.0)
+    speed[10] = 12.0
+    got = coverage_of(S.plans(S.work_plan("V1", [S.straight(400)])), S.fixes("V1", xy, ts, speed))[("V1-s1", 0)]
+    assert got["coverage_pct"] > 97
+
+
+def test_a_data_gap_that_could_hide_the_work_is_unverified_but_one_at_the_depot_is_not():
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    # the vehicle is seen before and after a 20-minute silence next to the segment: it may have swept it
+    fx = pl.concat([S.parked("V1", -50, 0, S.at("05:00"), S.at("05:10"), device=False),
+                    S.parked("V1", 450, 0, S.at("05:30"), S.at("06:10"), device=False)])
+    assert coverage_of(p, fx)[("V1-s1", 0)]["verdict"] == "unverified"
+    # far away before and after (10 km): too far to have come, swept and gone back
+    far = pl.concat([S.parked("V1", 10_000, 0, S.at("05:00"), S.at("05:10")),
+                     S.parked("V1", 10_000, 0, S.at("05:14"), S.at("06:10"))])
+    assert coverage_of(p, far)[("V1-s1", 0)]["verdict"] == "missed"
+
+
+def test_a_round_still_out_at_the_window_end_may_finish_late_but_not_after_going_home():
+    p = S.plans(S.work_plan("V1", [S.straight(400, y=500), S.straight(400)], windows=("05:00-06:00",)))
+    first = one_pass(line=S.straight(400, y=500), t0="05:50")  # working at the window's end
+    xy, ts = S.drive(np.array([[400.0, 500.0], [0.0, 0.0]]), int(first["ts_ms"].max()) + 10_000, 2.5)
+    transit = S.fixes("V1", xy, ts, 2.5, False)  # on to the next segment, brush off, no data gap
+    late = one_pass(t0="06:10")
+    out = {"veh": np.array([0, 0, 0]), "ts": np.array([S.at("05:00"), S.at("05:40"), S.at("06:30")]),
+           "home": np.array([True, False, True])}
+    fx = pl.concat([first, transit, late])
+    assert coverage_of(p, fx, home=W.home_transitions(out["veh"], out["ts"], out["home"], np.full(3, 10)))[
+        ("V1-s2", 0)]["verdict"] == "late"
+    # back at the depot before the window closed: the round was over, later work does not count for it
+    back = {"veh": np.array([0, 0, 0]), "ts": np.array([S.at("05:00"), S.at("05:40"), S.at("05:58")]),
+            "home": np.array([True, False, True])}
+    assert coverage_of(p, fx, home=W.home_transitions(back["veh"], back["ts"], back["home"], np.full(3, 10)))[
+        ("V1-s2", 0)]["verdict"] == "missed"
+    # one fix thrown into the depot by GPS noise is not a return home
+    noise = W.home_transitions(np.zeros(4, int), np.array([S.at("05:00"), S.at("05:40"), S.at("05:50"), S.at("05:51")]),
+                               np.array([True, False, True, False]), np.array([10, 10, 1, 10]))
+    assert noise["ts"].tolist() == [S.at("05:00"), S.at("05:40")] and noise["n"].tolist() == [10, 21]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(length=st.floats(150, 700), frac=st.floats(0.2, 1.0), speed=st.floats(3.5, 7.5), passes=st.integers(1, 2),
+       seed=st.integers(0, 1000))
+def test_the_engine_agrees_with_the_naive_per_fix_reference_on_simple_tracks(length, frac, speed, passes, seed):
+    line = S.straight(length)
+    p = S.plans(S.work_plan("V1", [line], passes=[passes]))
+    xy, ts = S.drive(S.straight(length * frac), S.at("05:10"), speed)
+    fx = S.fixes("V1", xy, ts, speed, True, 3.0, seed)
+    got = coverage_of(p, fx)[("V1-s1", 0)]["coverage_pct"]
+    want = reference.coverage_pct(fx.to_dicts(), p, D, S.OFFSET, P)[("V1-s1", 0)]
+    assert abs(got - want) <= 3.0, (got, want)
