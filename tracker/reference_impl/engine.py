@@ -53,7 +53,7 @@ class ReferenceEngine:
         self._held: list[Event] = []  # provisional deviations of a truck first seen with its load unknown
         self._shown: set[int] = set()
         self._spans: list[tuple[int, int]] = []  # trip spans shown to have been loaded
-        sl = {"prev": None, "ctx": False}
+        sl = {"prev": None, "active": -1}
         for r in rs:
             if r.ok:
                 r.fences = self._fences(r)
@@ -216,7 +216,8 @@ class ReferenceEngine:
             gap = r.ts - prev.ts
             d = float(dist_m(prev.lon, prev.lat, r.lon, r.lat))
             sev = -1
-            if gap >= p.gap_s * 1000 and (sl["ctx"] or d >= p.moved_m):
+            active = sl["active"] >= 0 and prev.ts - sl["active"] <= p.recent_s * 1000
+            if gap >= p.gap_s * 1000 and (active or d >= p.moved_m):
                 sev = SEV_CONFIRMED
             elif p.jumps and r.jump == JUMP_RELOCATED:
                 sev = SEV_SUSPECTED
@@ -224,14 +225,16 @@ class ReferenceEngine:
                 for et, end in ((OPEN, -1), (CLOSE, r.ts)):
                     self._emit("signal_loss", v, Event(et, prev.ts, end, 1, sev, -1, gap / 1000, r.ts), r)
         sl["prev"] = r
-        sl["ctx"] = r.speed > p.moving_kmh or r.loaded == 1
+        if r.speed > p.moving_kmh or r.loaded == 1:
+            sl["active"] = r.ts
 
     def _signal_end(self, v: int, sl: dict[str, Any], end_ms: int) -> None:
         prev = sl["prev"]
         if prev is None or not self.params["signal_loss"].enabled:
             return
         p = self.params["signal_loss"].for_kind(KINDS[prev.kind])
-        if sl["ctx"] and end_ms - prev.ts >= p.gap_s * 1000:
+        active = sl["active"] >= 0 and prev.ts - sl["active"] <= p.recent_s * 1000
+        if active and end_ms - prev.ts >= p.gap_s * 1000:
             for et, end in ((OPEN, -1), (CLOSE, end_ms)):
                 self._emit("signal_loss", v, Event(et, prev.ts, end, 1, SEV_CONFIRMED, -1, 0.0, end_ms,
                                                    prev.lon, prev.lat), None)

@@ -2,8 +2,9 @@
 it reappears far away; and impossible jumps.
 
 Per vehicle, over ok fixes in time order: a step of `gap_s` or more opens and closes an episode from the
-last fix before the gap to the first after it, when at the last fix the vehicle was moving (speed >
-`moving_kmh`) or loaded on a trip, or when it reappears more than `moved_m` away (it drove while dark). A
+last fix before the gap to the first after it, when the vehicle was moving (speed > `moving_kmh`) or
+loaded on a trip at a fix at most `recent_s` before the gap (terminals often send one last report as they
+stop), or when it reappears more than `moved_m` away (it drove while dark). A
 parked truck whose terminal sleeps with the ignition off is not an alert. Invalid fixes (terminal says
 no fix, zero coordinates) are dropped by hygiene before this rule, so a jammed receiver still sending
 invalid fixes is a gap here — that is the 屏蔽 case. A back-filled outage is no gap: its fixes are replayed
@@ -34,21 +35,23 @@ NAME = "signal_loss"
 PLACE = PLACE_NONE
 PEAK = "gap_s"
 
-TS_SLOTS = ("adv_open",)  # start of an episode `advance` opened on the silence (−1: none)
-VAL_SLOTS = ("prev_ctx",)  # moving or loaded at the last trusted fix
+TS_SLOTS = ("adv_open", "last_active")  # episode `advance` opened (−1: none); last fix moving or loaded
+VAL_SLOTS = ()
 # The last trusted fix itself (time, place) is hygiene's state: this rule reads `Batch.dt_s`/`step_m` and,
 # for `advance`/`finish`, the engine's hygiene table — no second copy per vehicle.
 
 
 class Params(RuleParams):
     gap_s: float = Field(600.0, gt=0, description="no trusted fix for this long")
-    moving_kmh: float = Field(5.0, ge=0, description="moving at the last fix before the gap")
+    moving_kmh: float = Field(5.0, ge=0, description="moving at the last fixes before the gap ...")
+    recent_s: float = Field(60.0, ge=0, description="... i.e. at a fix at most this long before the last one "
+                            "(a terminal often reports once more as the vehicle stops)")
     moved_m: float = Field(500.0, ge=0, description="reappearing this far away also counts")
     jumps: bool = Field(True, description="report relocations (impossible jumps) as suspected")
 
 
 def new_state(n: int = 0, params: Params | None = None) -> StateTable:
-    return StateTable(NAME, TS_SLOTS, VAL_SLOTS, (0.0,), n)
+    return StateTable(NAME, TS_SLOTS, VAL_SLOTS, (), n)
 
 
 def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> Events:
@@ -59,7 +62,8 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
     ctx = (batch.speed_kmh > k("moving_kmh")[batch.kind]) | (loaded == 1)
     out = _scan(state.rows(batch.sidx, batch.kind), batch.vidx, batch.ts_ms, batch.ok, batch.act, batch.dt_s,
                 batch.step_m, batch.jump, ctx, params.applies_to()[batch.kind], *state.arrays,
-                k("gap_s")[batch.kind] * 1000.0, k("moved_m")[batch.kind], params.jumps)
+                k("gap_s")[batch.kind] * 1000.0, k("moved_m")[batch.kind], k("recent_s")[batch.kind] * 1000.0,
+                params.jumps)
     m = out[0]
     vidx, row, start, end, sev, gap_s, disp = (a[:m] for a in out[1:])
     retract = sev < 0  # an episode `advance` opened that the returning fix disproves (it came back in time)
@@ -77,7 +81,7 @@ def evaluate(batch: Batch, state: StateTable, world: World, params: Params) -> E
 
 @nb.njit(cache=True)
 def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt, mf, bt, bf, gap_ms, moved_m,
-          jumps):
+          recent_ms, jumps):
     n = sidx.shape[0]
     ov = np.empty(2 * n, np.int32)
     orow = np.empty(2 * n, np.int64)
@@ -97,7 +101,8 @@ def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt,
                 prev = t - gap
                 d = step_m[i]
                 emit = -1
-                if gap >= gap_ms[i] and (cf[v, 0] > 0 or d >= moved_m[i]):
+                active = ct[v, 1] >= 0 and prev - ct[v, 1] <= recent_ms[i]
+                if gap >= gap_ms[i] and (active or d >= moved_m[i]):
                     emit = SEV_CONFIRMED
                 elif jumps and jump[i] == JUMP_RELOCATED:
                     emit = SEV_SUSPECTED
@@ -120,7 +125,8 @@ def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt,
                     odis[k] = d
                     k += 1
             ct[v, 0] = -1
-            cf[v, 0] = 1.0 if ctx[i] else 0.0
+            if ctx[i]:
+                ct[v, 1] = t
         snap_after(v, act[i], ct, cf, mt, mf)
     return k, ov, orow, ost, oen, osev, ogap, odis
 
@@ -129,9 +135,11 @@ def _dark(state: StateTable, hyg: StateTable, world: World, params: Params, now_
     """Vehicles silent for `gap_s` by `now_ms` since a trusted fix at which they were moving or loaded."""
     m = min(len(state), len(hyg), world.vehicle_kind.shape[0])
     last = hyg.ct[:m, 0]
-    gap = params.kind_table("gap_s")[world.vehicle_kind[:m]] * 1000.0
-    on = params.applies_to()[world.vehicle_kind[:m]]
-    return np.flatnonzero(on & (last >= 0) & (now_ms - last >= gap) & (state.cf[:m, 0] > 0))
+    kind = world.vehicle_kind[:m]
+    gap = params.kind_table("gap_s")[kind] * 1000.0
+    on = params.applies_to()[kind]
+    active = (state.ct[:m, 1] >= 0) & (last - state.ct[:m, 1] <= params.kind_table("recent_s")[kind] * 1000.0)
+    return np.flatnonzero(on & (last >= 0) & (now_ms - last >= gap) & active)
 
 
 def advance(now_ms: int, last_ts, state: StateTable, world: World, params: Params, engine) -> Events:
