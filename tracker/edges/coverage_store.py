@@ -47,20 +47,21 @@ def load_plans(conn: psycopg.Connection) -> Plans:
 
 def read_fixes(conn: psycopg.Connection, since_ms: int, until_ms: int, vehicle_ids: list[str]) -> pl.DataFrame:
     """Fixes of the given vehicles in [since, until), as the coverage engine reads them (COPY, not rows)."""
-    sql = ("COPY (SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint AS ts_ms, lon, lat, speed_kmh, valid, "
-           "device_on, lifting FROM fixes WHERE ts >= %s AND ts < %s AND vehicle_id = ANY(%s)) TO STDOUT "
-           "(FORMAT csv, HEADER true)")
+    sql = ("COPY (SELECT vehicle_id, (extract(epoch FROM ts) * 1000)::bigint AS ts_ms, lon, lat, speed_kmh, "
+           "valid::int, device_on::int, lifting::int FROM fixes WHERE ts >= %s AND ts < %s AND vehicle_id = ANY(%s)) "
+           "TO STDOUT (FORMAT csv, HEADER true)")
     buf = io.BytesIO()
     with conn.cursor() as cur:
         with cur.copy(sql, (_dt(since_ms), _dt(until_ms), vehicle_ids)) as cp:
             for chunk in cp:
                 buf.write(chunk)
     schema = {"vehicle_id": pl.String, "ts_ms": pl.Int64, "lon": pl.Float64, "lat": pl.Float64,
-              "speed_kmh": pl.Float64, "valid": pl.Boolean, "device_on": pl.Boolean, "lifting": pl.Boolean}
+              "speed_kmh": pl.Float64, "valid": pl.Int8, "device_on": pl.Int8, "lifting": pl.Int8}
+    flags = [pl.col(c).cast(pl.Boolean) for c in ("valid", "device_on", "lifting")]
     if buf.tell() == 0:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=schema).with_columns(flags)
     buf.seek(0)
-    return pl.read_csv(buf, schema=schema, true_values=["t"], false_values=["f"])
+    return pl.read_csv(buf, schema=schema).with_columns(flags)
 
 
 def _dt(ms: int) -> datetime:
@@ -71,8 +72,9 @@ def _dt(ms: int) -> datetime:
 
 
 def compute(conn: psycopg.Connection, day: date, settings: Any) -> Any:
-    """Compute a day's report from what the database holds (plans, fences in force that day, fixes)."""
-    from geofences.store import fences_in_force
+    """Compute a day's report from what the database holds: plans, fixes, and the fences as they stood that
+    day (noon, local) — or, for fences recorded only later, their current version."""
+    from geofences.store import fences_in_force, list_fences
     from tracker.coverage.params import load_coverage_params
     from tracker.coverage.report import Verdicts, compute_day, day_bounds_ms
 
@@ -82,6 +84,9 @@ def compute(conn: psycopg.Connection, day: date, settings: Any) -> Any:
     a, b = day_bounds_ms(day, off, verdicts.grace_s)
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=timezone(timedelta(minutes=off)))
     fences = fences_in_force(conn, noon)
+    have = {f.id for f in fences}
+    # fences recorded after that day (imported later, a back-fill): their current version rather than none
+    fences += [f for f in list_fences(conn) if f.id not in have]
     ids = sorted({p.vehicle_id for p in plans.work_plans} | {c.vehicle_id for c in plans.collection_schedules})
     fixes = read_fixes(conn, a, b, ids)
     return compute_day(fixes, plans, fences, day, off, load_coverage_params(settings), verdicts)
