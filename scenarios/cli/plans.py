@@ -72,11 +72,12 @@ def export(
     geojson: bool = typer.Option(False, "--geojson", help="the planned segments as a GeoJSON FeatureCollection"),
 ) -> None:
     """Export the current plans (the import format), or their segments as GeoJSON."""
+    from tracker.config import get_settings
     from tracker.coverage.plans import encode, segments_geojson
     from tracker.edges.coverage_store import load_plans
     from tracker.edges.db import connect_from_settings
 
-    with connect_from_settings() as conn:
+    with connect_from_settings(get_settings()) as conn:
         plans = load_plans(conn)
     data = (json.dumps(segments_geojson(plans), ensure_ascii=False).encode() if geojson else encode(plans))
     if out is None:
@@ -90,10 +91,11 @@ def export(
 @app.command("list")
 def list_() -> None:
     """One line per plan and schedule."""
+    from tracker.config import get_settings
     from tracker.edges.coverage_store import load_plans
     from tracker.edges.db import connect_from_settings
 
-    with connect_from_settings() as conn:
+    with connect_from_settings(get_settings()) as conn:
         plans = load_plans(conn)
     for w in plans.work_plans:
         km = sum(s.length_m * s.passes for s in w.segments) / 1000
