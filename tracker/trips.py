@@ -80,8 +80,8 @@ class TripParams(RuleParams):
     stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
     stop_clear_m: float = Field(150.0, ge=0, description="stops this close to a place are queues at its gate")
-    gate_s: float = Field(90.0, ge=0, description="... and so is a stop the truck leaves to enter a place within "
-                          "this long")
+    gate_s: float = Field(90.0, ge=0, description="... and so is a stop the truck leaves to enter its own site or "
+                          "a destination within this long (driving through another site's fence does not count)")
 
 
 @dataclass
@@ -460,8 +460,8 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
         cur = np.int32(cf[v, F_PLACE])
         here = place[i]
-        if cf[v, F_PEND] > 0 and (here >= 0 and here != cur):
-            ct[v, T_STOP] = -1  # the stop just before entering a place: a queue at its gate
+        if cf[v, F_PEND] > 0 and here >= 0 and here != cur and (own[i] or role[kd, here] == ROLE_DEST):
+            ct[v, T_STOP] = -1  # the stop just before entering its site or a destination: a queue at the gate
             ct[v, T_STOPLAST] = -1
             cf[v, F_PEND] = 0.0
         elif cf[v, F_PEND] > 0 and t - ct[v, T_STOPLAST] >= gate_ms:

@@ -72,7 +72,7 @@ class VehicleTrips:
         if self.phase == PHASE_UNKNOWN and self.trip < 0:
             self.trip = t
         cur = self.place
-        if self.pending and here >= 0 and here != cur:
+        if self.pending and here >= 0 and here != cur and (own or role_of(here) == ROLE_DEST):
             self.stop, self.stop_last, self.pending = -1, -1, False  # it queued at this place's gate
         elif self.pending and t - self.stop_last >= p.gate_s * 1000:
             self._close_stop()  # no place reached soon after: a roadside stop
