@@ -40,8 +40,9 @@ def add_h3(df: pl.DataFrame, res: int) -> pl.DataFrame:
 
 
 def load_world(conn: psycopg.Connection, settings: Settings):  # -> tracker.world.World
-    """Reference data in force now: fences, vehicles, permits, orders."""
+    """Reference data in force now: fences, vehicles, permits, orders, sanitation plans."""
     from geofences.store import fences_in_force
+    from tracker.edges.coverage_store import load_plans
     from tracker.edges.refstore import load_docs, load_vehicles
     from tracker.reference import DeliveryOrder, Permit
     from tracker.world import World
@@ -52,6 +53,7 @@ def load_world(conn: psycopg.Connection, settings: Settings):  # -> tracker.worl
         permits=load_docs(conn, "permit", Permit),
         orders=load_docs(conn, "order", DeliveryOrder),
         settings=settings,
+        plans=load_plans(conn) or None,  # the sanitation rules run only where plans exist
     )
 
 
