@@ -88,6 +88,19 @@
   }
 
   // -- vehicle layers: one stable binary data object, new arrays only for what changed -------------------
+  // Vehicles are a point list (static/points.js: one draw, not one instance per vehicle); should that layer
+  // fail to build with this deck.gl bundle, the page falls back to deck.gl's ScatterplotLayer for good.
+  let usePoints = Boolean(window.FWPointLayer) && new URLSearchParams(location.search).get("points") !== "0";
+  state.vehicleLayer = usePoints ? "points" : "scatterplot";
+  deck.setProps({ onError: (error, layer) => {
+    if (usePoints && layer && layer.id === "vehicles") {
+      console.warn("point layer failed, using ScatterplotLayer:", error);
+      usePoints = false;
+      state.vehicleLayer = "scatterplot";
+      vehicleData = null;
+      draw();
+    } else console.error(error);
+  } });
   let vehicleData = null, shown = { fill: null, line: null, radius: null };
   function vehicleLayers() {
     const n = store.n;
@@ -101,10 +114,13 @@
     vehicleData.attributes = {
       getPosition: { value: p, size: 2 }, getFillColor: { value: shown.fill, size: 4, normalized: true },
       getLineColor: { value: shown.line, size: 4, normalized: true }, getRadius: { value: shown.radius, size: 1 } };
-    const layers = [new L.ScatterplotLayer({
-      id: "vehicles", data: vehicleData, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
-      radiusMinPixels: 3.5, radiusMaxPixels: 11, lineWidthUnits: "pixels", getLineWidth: 1.2,
-    })];
+    const layers = [usePoints
+      ? new window.FWPointLayer({ id: "vehicles", data: vehicleData, pickable: true, radiusMinPixels: 3.5,
+                                  radiusMaxPixels: 11, lineWidthPixels: 1.2 })
+      : new L.ScatterplotLayer({
+        id: "vehicles", data: vehicleData, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
+        radiusMinPixels: 3.5, radiusMaxPixels: 11, lineWidthUnits: "pixels", getLineWidth: 1.2,
+      })];
     const alarmed = [];
     for (let i = 0; i < n; i++) if (store.inAlarm(i) && radius[i] > 0) alarmed.push(i);
     state.alarmed = alarmed.length;
@@ -138,17 +154,25 @@
   }
 
   // -- animation: interpolate positions between updates and pulse alarm halos, while frames are fast ------
-  // frameMs: time from a draw to the next animation frame, i.e. what one redraw of the top canvas really
-  // costs (the browser delays frames until the last one is shown).
+  // frameMs: time from a draw to the first animation frame after deck.gl rendered it, i.e. what one redraw of
+  // the top canvas really costs (with software WebGL the GL work runs after the JavaScript returns, and the
+  // browser holds back the next frame until it is done). `?animate=1` animates whatever it costs.
+  const FORCE = new URLSearchParams(location.search).get("animate") === "1";
   state.smooth = !FW.quiet;
   state.frameMs = 0;
-  deck.setProps({ onAfterRender: () => { state.deckRenders += 1; } });
-  function measure(now) {
-    if (!drewAt) return;
-    const dt = now - drewAt;
+  let measuring = false;
+  deck.setProps({ onAfterRender: () => {
+    state.deckRenders += 1;
+    if (!drewAt || measuring) return;
+    const t = drewAt;
     drewAt = 0;
+    measuring = true;
+    requestAnimationFrame((now) => { measuring = false; measure(now - t); });
+  } });
+  function measure(dt) {
     state.frameMs = state.frameMs ? state.frameMs * 0.7 + dt * 0.3 : dt;
-    if (FW.quiet) return;
+    state.frameSamples = [...(state.frameSamples || []).slice(-119), dt]; // read by the benchmark
+    if (FW.quiet || FORCE) return;
     if (state.smooth && state.frameMs > SLOW_MS) state.smooth = false;
     else if (!state.smooth && state.frameMs < FAST_MS) state.smooth = true;
   }
@@ -157,7 +181,6 @@
   }
   function step(now) {
     rafPending = false;
-    measure(now);
     const k = state.smooth ? Math.min(1, (now - animStart) / ANIM_MS) : 1;
     const moved = animating;
     if (animating) {
@@ -170,7 +193,6 @@
     pulse = pulsing ? (now % 1600) / 1600 : 0.35;
     if (moved || pulsing) draw();
     if (animating || pulsing) schedule();
-    else if (drewAt) requestAnimationFrame(measure); // still learn what the last redraw cost
   }
 
   function onFrame(buf) {

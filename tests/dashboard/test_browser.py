@@ -100,6 +100,13 @@ def test_live_map_renders_every_vehicle_and_opens_its_panel(runtime, world, page
     png = shot(page, artifacts_dir, "live_map")
     assert drawn_variety(png, (320, 60, 1500, 880)) > 0.02
     page.wait_for_function("window.fleetwatch.frameMs > 0", timeout=WAIT)  # it measured its frames
+    # the vehicles are a point list (static/points.js) and can be picked where they are drawn
+    assert page.evaluate("window.fleetwatch.vehicleLayer") == "points"
+    picked = page.evaluate("""() => { const s = window.fleetwatch.store, i = s.index.get('V00012');
+        const [x, y] = window.fwDeck.getViewports()[0].project([s.lon[i], s.lat[i]]);
+        const hit = window.fwDeck.pickObject({ x, y, radius: 2 });
+        return hit && [hit.layer.id, s.ids[hit.index]]; }""")
+    assert picked == ["vehicles", "V00012"]
     # find the vehicle in alarm by its plate → the map centres on it and its panel opens
     page.fill("#search", "粤B10012")
     page.dispatch_event("#search", "change")
