@@ -12,7 +12,7 @@ from dashboard import queries
 from dashboard.api_alerts import _multi
 from dashboard.api_core import check_vehicles, fleet_clock
 from dashboard.auth import User, current_user
-from dashboard.api_reference import TRIPS_TODO
+from dashboard.api_reference import fence_companies
 from dashboard.models import DensityOut, ReplayOut, StatsOut
 from dashboard.state import AppState
 from tracker.cases.access import Scope
@@ -40,11 +40,18 @@ def default_range(state: AppState, hours: float) -> tuple[datetime, datetime]:
 
 
 def stats(state: AppState, since: datetime, until: datetime, scope: Scope = queries.ALL) -> dict[str, Any]:
+    """Alerts per kind per local day, the company ranking, and completed trips (趟次) per origin site and per
+    disposal site among the trips that started in [since, until) — all over the vehicles in `scope`."""
+    companies = fence_companies(state, scope)
+    trips = queries.TripFilter(outcomes=("completed",), since=since, until=until, scope=scope)
     with state.db() as conn:
         per_day = queries.alerts_per_day(conn, since, until, state.settings.city.utc_offset_min, scope)
         ranking = queries.company_ranking(conn, since, until, scope)
+        by_origin = queries.trip_counts(conn, trips, "origin", companies)
+        by_disposal = queries.trip_counts(conn, trips, "destination", companies)
     return {"since_ms": queries.ms(since), "until_ms": queries.ms(until), "alerts_per_day": per_day,
-            "companies": ranking, "trips_available": False, "note": TRIPS_TODO}
+            "companies": ranking, "trips_available": True, "trips_by_origin": by_origin,
+            "trips_by_disposal": by_disposal}
 
 
 def make_router(state: AppState) -> APIRouter:

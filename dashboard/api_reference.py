@@ -1,8 +1,10 @@
-"""REST: reference data — fences (with versions), permits and delivery orders (with versions), trips.
+"""REST: reference data — fences (with versions), permits and delivery orders (with versions), trips (the
+table the worker fills, `tracker.edges.trips_store`).
 
 Scoped by `dashboard.scoping`: city fences (no owning company) for every logged-in user, a company's sites and
 routes for those who see that company; permits and orders when the caller sees one of their vehicles (the
-other vehicles are left out of the list). A foreign fence, permit or order by id is 404."""
+other vehicles are left out of the list); trips when the caller sees their vehicle. A foreign fence, permit or
+order by id is 404, so is a trip filter on a foreign vehicle; a filter on a foreign company is 403."""
 
 from __future__ import annotations
 
@@ -12,14 +14,44 @@ from typing import Any
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from dashboard import fences, queries, scoping
 from dashboard.auth import User, current_user
 from dashboard.state import AppState
 from tracker.cases.access import Scope
 
-TRIPS_TODO = ("trip records are not stored yet: the engine keeps trips in memory (tracker.trips) and no trips "
-              "table or read API exists; this endpoint will read it when it lands")
+
+
+class TripPlace(BaseModel):
+    id: str
+    name: str | None = None  # only when the reader sees that fence
+
+
+class TripOut(BaseModel):
+    id: str
+    vehicle_id: str
+    vehicle_kind: str
+    company: str | None
+    start_ts_ms: int
+    end_ts_ms: int | None
+    origin: TripPlace | None
+    destination: TripPlace | None
+    doc_id: str | None
+    outcome: str
+    load_source: str
+    day: str
+    decided_ts_ms: int
+    backfilled: bool
+    updated_ts_ms: int
+    vehicle: dict[str, Any]
+
+
+class TripPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    trips: list[TripOut]
 
 
 def permit_fence_ids(p: dict[str, Any]) -> set[str]:
@@ -136,14 +168,42 @@ def make_router(state: AppState) -> APIRouter:
 
         return await state.run_sync(load)
 
-    @router.get("/api/trips", tags=["trips"], summary="Trips (origin → destination, load states)",
-                responses={503: {"description": "no trip store in this build"}})
-    async def list_trips(vehicle_id: str | None = None, since: datetime | None = None,
-                         until: datetime | None = None, user: User = Depends(current_user)) -> Any:
+    @router.get("/api/trips", tags=["trips"], response_model=TripPage,
+                summary="Trips (electronic manifests): origin site → disposal site, outcome, newest first")
+    async def list_trips(
+        vehicle_id: str | None = None,
+        vehicle_kind: list[str] | None = Query(None, description="vehicle kind(s); repeat or comma-separate"),
+        company: list[str] | None = Query(None, description="transport company(ies)"),
+        site: list[str] | None = Query(None, description="origin fence id(s): the site / plant left loaded"),
+        disposal_site: list[str] | None = Query(None, description="destination fence id(s)"),
+        day: list[date] | None = Query(None, description="local calendar day(s) the trip was counted on"),
+        outcome: list[str] | None = Query(None, description="completed, failed, dumped, open, arrived"),
+        since: datetime | None = Query(None, description="trips that started at or after this time"),
+        until: datetime | None = Query(None, description="trips that started before this time"),
+        limit: int = Query(200, ge=1, le=5000),
+        offset: int = Query(0, ge=0),
+        user: User = Depends(current_user),
+    ) -> dict[str, Any]:
+        from dashboard.api_alerts import _multi
         from dashboard.api_core import check_vehicles
 
-        if vehicle_id is not None:
-            await state.run_sync(check_vehicles, state, user.scope, [vehicle_id])
-        return JSONResponse({"detail": TRIPS_TODO}, status_code=503)
+        scoping.check_filters(user.scope, _multi(company))
+        outcomes = _multi(outcome)
+        if set(outcomes) - set(queries.TRIP_OUTCOMES):
+            raise HTTPException(422, f"outcome must be one of {', '.join(queries.TRIP_OUTCOMES)}")
+        f = queries.TripFilter(vehicle_id=vehicle_id, vehicle_kinds=_multi(vehicle_kind), companies=_multi(company),
+                               sites=_multi(site), disposal_sites=_multi(disposal_site),
+                               days=tuple((d - queries.EPOCH_DAY).days for d in day or ()), outcomes=outcomes,
+                               since=since, until=until, scope=user.scope)
+
+        def load() -> tuple[list[dict[str, Any]], int]:
+            if vehicle_id is not None:
+                check_vehicles(state, user.scope, [vehicle_id])
+            companies = fence_companies(state, user.scope)
+            with state.db() as conn:
+                return queries.trips(conn, f, limit, offset, companies)
+
+        rows, total = await state.run_sync(load)
+        return {"total": total, "limit": limit, "offset": offset, "trips": rows}
 
     return router

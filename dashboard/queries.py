@@ -7,7 +7,7 @@ open connection so the caller decides its lifetime; nothing here writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -248,3 +248,105 @@ def docs(conn: psycopg.Connection, doc_type: str, doc_id: str | None = None, all
 
 def table_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]  # type: ignore[index]
+
+
+# -- trips ---------------------------------------------------------------------------------------------------
+
+#: Trip outcomes the engine writes (`tracker.trips.OUTCOMES`).
+TRIP_OUTCOMES = ("completed", "failed", "dumped", "open", "arrived")
+EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC).date()
+
+
+@dataclass(frozen=True)
+class TripFilter:
+    """Every field optional. `sites` match the trip's origin (the construction site / plant it left loaded),
+    `disposal_sites` its destination; `days` are local calendar days (the day a city counts trips on); the
+    time range selects trips that *started* in [since, until)."""
+
+    vehicle_id: str | None = None
+    vehicle_kinds: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    disposal_sites: tuple[str, ...] = ()
+    days: tuple[int, ...] = ()  # local days since the epoch (`trips.local_day`)
+    outcomes: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    scope: Scope = ALL  # a trip is visible when its vehicle is
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        scoped, params = scoping.sql(self.scope)
+        parts = [scoped]
+        for col, name, values in (("t.vehicle_kind", "vkinds", self.vehicle_kinds),
+                                  ("coalesce(t.company, v.company)", "companies", self.companies),
+                                  ("t.origin_fence", "sites", self.sites),
+                                  ("t.dest_fence", "disposal", self.disposal_sites),
+                                  ("t.local_day", "days", self.days), ("t.outcome", "outcomes", self.outcomes)):
+            if values:
+                parts.append(f"{col} = ANY(%({name})s)")
+                params[name] = list(values)
+        if self.vehicle_id:
+            parts.append("t.vehicle_id = %(vid)s")
+            params["vid"] = self.vehicle_id
+        if self.since is not None:
+            parts.append("t.start_ts >= %(since)s")
+            params["since"] = self.since
+        if self.until is not None:
+            parts.append("t.start_ts < %(until)s")
+            params["until"] = self.until
+        return " AND ".join(parts), params
+
+
+_LATEST_FENCES = ("(SELECT DISTINCT ON (fence_id) fence_id, name, company FROM fence_versions "
+                  "ORDER BY fence_id, version DESC)")
+_TRIP_COLS = ("t.trip_id, t.vehicle_id, t.vehicle_kind, coalesce(t.company, v.company), t.start_ts, t.end_ts, "
+              "t.origin_fence, t.dest_fence, t.doc_id, t.outcome, t.load_source, t.local_day, t.decided_ts, "
+              "t.backfilled, t.updated_at, v.plate, v.district, fo.name, fo.company, fd.name, fd.company")
+
+
+def _place(fence_id: str | None, name: str | None, company: str | None, companies: frozenset[str] | None
+           ) -> dict[str, Any] | None:
+    """A trip end: the fence id always (the trip is the vehicle's, so is where it went); its name only when
+    the reader sees that fence (`scoping.fence_visible`)."""
+    if fence_id is None:
+        return None
+    return {"id": fence_id, "name": name if scoping.fence_visible(company, companies) else None}
+
+
+def local_day(value: int) -> str:
+    return (EPOCH_DAY + timedelta(days=value)).isoformat()
+
+
+def trips(conn: psycopg.Connection, f: TripFilter, limit: int = 200, offset: int = 0,
+          fence_companies: frozenset[str] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """(newest first page of trips, total matching). `fence_companies`: whose fences' names the reader sees
+    (`scoping.visible_companies`; None = all)."""
+    where, params = f.where()
+    base = f"FROM trips t LEFT JOIN vehicles v ON v.vehicle_id = t.vehicle_id WHERE {where}"
+    total = conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]  # type: ignore[index]
+    rows = conn.execute(
+        f"SELECT {_TRIP_COLS} FROM (SELECT t.* {base} ORDER BY t.start_ts DESC, t.trip_id "
+        "LIMIT %(limit)s OFFSET %(offset)s) t LEFT JOIN vehicles v ON v.vehicle_id = t.vehicle_id "
+        f"LEFT JOIN {_LATEST_FENCES} fo ON fo.fence_id = t.origin_fence "
+        f"LEFT JOIN {_LATEST_FENCES} fd ON fd.fence_id = t.dest_fence ORDER BY t.start_ts DESC, t.trip_id",
+        {**params, "limit": limit, "offset": offset}).fetchall()
+    out = [{"id": r[0], "vehicle_id": r[1], "vehicle_kind": r[2], "company": r[3], "start_ts_ms": ms(r[4]),
+            "end_ts_ms": ms(r[5]), "origin": _place(r[6], r[17], r[18], fence_companies),
+            "destination": _place(r[7], r[19], r[20], fence_companies), "doc_id": r[8], "outcome": r[9],
+            "load_source": r[10], "day": local_day(r[11]), "decided_ts_ms": ms(r[12]), "backfilled": r[13],
+            "updated_ts_ms": ms(r[14]), "vehicle": {"plate": r[15], "district": r[16]}} for r in rows]
+    return out, int(total)
+
+
+def trip_counts(conn: psycopg.Connection, f: TripFilter, by: str, fence_companies: frozenset[str] | None = None
+                ) -> list[dict[str, Any]]:
+    """Trips per origin site (`by="origin"`) or per disposal site (`by="destination"`), most first; trips with
+    no known place at that end are left out (a load picked up somewhere unknown is not a site's trip)."""
+    col = {"origin": "t.origin_fence", "destination": "t.dest_fence"}[by]
+    where, params = f.where()
+    rows = conn.execute(
+        f"SELECT c.place, c.n, p.name, p.company FROM (SELECT {col} AS place, count(*) AS n FROM trips t "
+        f"LEFT JOIN vehicles v ON v.vehicle_id = t.vehicle_id WHERE {where} AND {col} IS NOT NULL GROUP BY 1) c "
+        f"LEFT JOIN {_LATEST_FENCES} p ON p.fence_id = c.place ORDER BY c.n DESC, c.place", params).fetchall()
+    return [{"place_id": place, "name": name if scoping.fence_visible(company, fence_companies) else None,
+             "trips": n} for place, n, name, company in rows]

@@ -1,4 +1,5 @@
-// Statistics: alerts per kind per local day (stacked bars), company ranking, trips per site — plain SVG.
+// Statistics: alerts per kind per local day (stacked bars), company ranking, completed trips per site and
+// per disposal site (/api/stats reads the trips table the worker fills) — plain SVG.
 (async function () {
   await FW.ready;
   const state = window.fleetwatch;
@@ -71,16 +72,32 @@
     });
     document.getElementById("ranking").innerHTML = top.length ? svg(RW, top.length * rh + 8, rb) : `<span class="muted">—</span>`;
 
-    // trips
+    // trips (趟次): completed trips per origin site and per disposal site, from the worker's trips table
     const tripsEl = document.getElementById("trips");
     if (!stats.trips_available) {
       tripsEl.innerHTML = `<div class="muted">${t("trips_na")}</div>`;
     } else {
-      const rows = [...stats.trips_by_origin.map((x) => ({ ...x, side: "origin" })), ...stats.trips_by_disposal.map((x) => ({ ...x, side: "disposal" }))];
-      const m = Math.max(1, ...rows.map((x) => x.trips));
-      tripsEl.innerHTML = svg(760, rows.length * 24 + 8, rows.map((x, i) => `<text x="0" y="${i * 24 + 16}">${FW.esc(x.name || x.place_id)}</text>
-        <rect x="240" y="${i * 24 + 5}" width="${(480 * x.trips) / m}" height="15" fill="${x.side === "origin" ? "#ff9f43" : "#38c984"}"/>
-        <text x="${246 + (480 * x.trips) / m}" y="${i * 24 + 16}">${x.trips}</text>`).join(""));
+      // origins are construction sites (muck) and batching plants (concrete); destinations disposal sites and,
+      // for concrete, construction sites
+      const groups = [["origin", `${FW.label("construction_site")} / ${FW.label("batching_plant")} →`, "#ff9f43", stats.trips_by_origin],
+                      ["disposal", `→ ${FW.label("disposal_site")} / ${FW.label("construction_site")}`, "#38c984", stats.trips_by_disposal]];
+      const all = groups.flatMap((g) => g[3]);
+      const m = Math.max(1, ...all.map((x) => x.trips));
+      let y = 0, body = "";
+      for (const [side, label, color, rows] of groups) {
+        body += `<text x="0" y="${y + 16}" font-weight="bold" data-side="${side}"><tspan fill="${color}">■</tspan> ${FW.esc(label)} · ${rows.reduce((a, x) => a + x.trips, 0)}</text>`;
+        y += 24;
+        for (const x of rows.slice(0, 15)) {
+          const w = (480 * x.trips) / m;
+          body += `<g data-side="${side}" data-place="${FW.esc(x.place_id)}"><title>${FW.esc(x.place_id)}</title>
+            <text x="12" y="${y + 16}">${FW.esc((x.name || x.place_id).slice(0, 22))}</text>
+            <rect x="240" y="${y + 5}" width="${Math.max(1, w)}" height="15" fill="${color}"/>
+            <text x="${246 + w}" y="${y + 16}">${x.trips}</text></g>`;
+          y += 24;
+        }
+      }
+      tripsEl.innerHTML = all.length ? svg(760, y + 8, body) : `<div class="muted">${t("none")}</div>`;
+      state.tripsShown = all.reduce((a, x) => a + x.trips, 0);
     }
     state.statsRendered = (state.statsRendered || 0) + 1;
   }
