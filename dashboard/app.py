@@ -11,7 +11,7 @@ route below as every role):
 | what | who |
 |---|---|
 | `/api/health`, `/api/auth/login`, `/api/auth/link` | anyone (a probe; signing in) |
-| pages (`/`, `/login`, …), `/static/…`, `/docs`, `/openapi.json` | anyone: code and documentation, no data — each page sends the user to `/login` without a token |
+| pages (`/`, `/login`, `/coverage`, …), `/static/…`, `/docs`, `/openapi.json` | anyone: code and documentation, no data — each page sends the user to `/login` without a token |
 | `/api/config`, `/api/vocab`, `/api/roads` | any logged-in user (city-wide, no tenant data) |
 | vehicles, live, alerts, fences, permits, orders, trips, replay, density, stats, exports, history tracks, coverage | any logged-in user, each answer restricted to the user's scope |
 | `/ws/live`, `/ws/alerts`, `/ws/cases` | any logged-in user (token in the first message); only in-scope vehicles / alerts / cases are pushed |
@@ -50,11 +50,11 @@ from tracker.config import Settings
 log = logging.getLogger(__name__)
 
 PAGES = {"/": "index.html", "/alerts": "alerts.html", "/replay": "replay.html", "/stats": "stats.html",
-         "/login": "login.html"}
+         "/login": "login.html", "/cases": "cases.html"}
 
-#: Routers other packages provide, mounted when present: (module, what it is).
-# dashboard.routes_coverage joins this list once its page and its access-matrix probes land (issue 8).
-OPTIONAL_ROUTERS = (("ingest.routes_tracks", "history tracks"),)
+#: Routers other packages provide, mounted when present: (module, what it is). Their pages (paths outside
+#: /api/) are public like every page; their API routes sit behind `guard_vehicle_params`.
+OPTIONAL_ROUTERS = (("ingest.routes_tracks", "history tracks"), ("dashboard.routes_coverage", "sanitation coverage"))
 
 TAGS = [
     {"name": "vehicles", "description": "Registry and live state"},
@@ -152,7 +152,11 @@ def create_app(settings: Settings, redis_url: str, database_url: str) -> FastAPI
     for module_name, what in OPTIONAL_ROUTERS:
         router = _optional_router(module_name, state)
         if router is not None:
-            app.include_router(router, dependencies=[Depends(guard_vehicle_params)])
+            pages, api = APIRouter(), APIRouter()
+            for route in router.routes:
+                (api if getattr(route, "path", "").startswith("/api/") else pages).routes.append(route)
+            app.include_router(pages)  # HTML shells: no data; the page itself signs in (common.js)
+            app.include_router(api, dependencies=[Depends(guard_vehicle_params)])
             log.debug("mounted %s (%s)", module_name, what)
     app.mount("/static/deckgl", StaticFiles(directory=deckgl_bundle_dir()), name="deckgl")
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_dir()), name="swagger")

@@ -10,6 +10,7 @@ A day is computed from history the first time it is asked for and stored (`track
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -23,6 +24,7 @@ from dashboard.auth import User, current_user, require
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "png": "image/png"}
 CACHE_TTL_S = 60.0
+_LOCKS: dict[str, threading.Lock] = {}  # one computation per day at a time (the page asks for two views at once)
 
 
 def make_router(get_state: Callable[[], Any]) -> APIRouter:
@@ -44,7 +46,12 @@ def make_router(get_state: Callable[[], Any]) -> APIRouter:
         key = f"coverage:{day.isoformat()}"
         if refresh:
             state.cache.pop(key, None)
-        rep = await state.run_sync(lambda: state.cached(key, CACHE_TTL_S, load))
+
+        def cached() -> Any:
+            with _LOCKS.setdefault(key, threading.Lock()):
+                return state.cached(key, CACHE_TTL_S, load)
+
+        rep = await state.run_sync(cached)
         return scoped(rep, user)
 
     @router.get("/api/coverage/days", summary="Days with a stored coverage report")

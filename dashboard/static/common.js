@@ -76,10 +76,13 @@
       <a href="/alerts" data-p="alerts" data-i18n="nav_alerts"></a>
       <a href="/replay" data-p="replay" data-i18n="nav_replay"></a>
       <a href="/stats" data-p="stats" data-i18n="nav_stats"></a>
+      <a href="/coverage" data-p="coverage" data-i18n="nav_coverage"></a>
+      <a href="/cases" data-p="cases" data-i18n="nav_cases"></a>
     </nav>
     <span id="status" class="status"></span>
     <span id="clock" class="clock"></span>
     <span id="alarm-badge" class="badge" title=""></span>
+    <span id="case-badge" class="badge" title="" style="background:#c77800;cursor:pointer"></span>
     <span id="user" class="user"></span>
     <button id="logout" type="button" data-i18n="logout"></button>
     <button id="lang" type="button">EN / 中文</button>`;
@@ -204,6 +207,53 @@
     ws.onclose = (ev) => { state.alertsReady = false; if (ev.code !== 4401) setTimeout(connectAlerts, 2000); };
   }
 
+  // -- cases: overdue escalations as toasts + a badge on every page -------------------------------------------
+  // /ws/cases pushes case changes and SLA escalations in the user's scope (every role may subscribe); pages that
+  // show cases listen through FW.caseHandlers. The badge counts open cases past their stage deadline.
+  FW.caseHandlers = [];
+  state.caseToasts = 0;
+  state.casesReceived = [];
+  let overdueCases = 0, overdueTimer = null;
+  function caseBadge() {
+    const el = document.getElementById("case-badge");
+    el.textContent = overdueCases ? `${t("cs_overdue_badge")} ${overdueCases >= 1000 ? "999+" : overdueCases}` : "";
+    el.classList.toggle("on", overdueCases > 0);
+    el.title = t("cs_overdue_only");
+  }
+  FW.refreshOverdue = async () => {
+    try { overdueCases = (await FW.json("/api/cases?overdue=true&limit=1000")).length; caseBadge(); } catch (e) { /* offline */ }
+  };
+  function caseToast(msg) {
+    const el = document.createElement("div");
+    el.className = "toast case-escalation";
+    el.style.borderLeftColor = "#ff9f1a";
+    el.innerHTML = `<div class="toast-head"><span class="dot"></span>${FW.esc(t("cs_escalation"))} · #${msg.case_id}
+        · ${FW.esc(msg.kind === "other" ? t("cs_other") : FW.label(msg.kind))}<span class="sev">L${FW.esc(msg.level)}</span></div>
+      <div class="toast-body">${FW.esc(t(`cs_stage_${msg.stage}`))} · ${FW.esc(t(`cs_clock_${msg.clock}`))}
+        ${FW.esc(t("cs_overdue"))} ${FW.esc(msg.overdue_min)} ${FW.esc(t("cs_min"))}
+        <br>${FW.esc([msg.company, msg.district, msg.team].filter(Boolean).join(" · "))}</div>`;
+    el.addEventListener("click", () => { location.href = `/cases#case=${msg.case_id}`; });
+    toastBox.prepend(el);
+    state.caseToasts += 1;
+    state.toastTexts = [...(state.toastTexts || []), el.textContent.replace(/\s+/g, " ").trim()].slice(-20);
+    while (toastBox.children.length > 5) toastBox.lastChild.remove();
+    setTimeout(() => { el.classList.add("fade"); setTimeout(() => el.remove(), 600); }, 15000);
+  }
+  function connectCases() {
+    const ws = FW.socket("/ws/cases");
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "hello") { state.casesReady = true; FW.refreshOverdue(); return; }
+      state.casesReceived.push(msg.case_id);
+      if (msg.type === "escalation") caseToast(msg);
+      clearTimeout(overdueTimer);
+      overdueTimer = setTimeout(FW.refreshOverdue, 1000);
+      FW.caseHandlers.forEach((fn) => fn(msg));
+    };
+    ws.onclose = (ev) => { state.casesReady = false; if (ev.code !== 4401 && ev.code !== 4403) setTimeout(connectCases, 2000); };
+  }
+  document.getElementById("case-badge").addEventListener("click", () => { location.href = "/cases#overdue=1"; });
+
   // -- deck.gl ------------------------------------------------------------------------------------------
   // The pydeck bundle exposes createDeck (JSON in). We render one JSON description holding one layer of each
   // type we use, then take their constructors from deck.props.layers: from there on layers are built directly,
@@ -294,6 +344,7 @@
     FW.vocab = vocab;
     window.applyI18n();
     connectAlerts();
+    connectCases();
     FW.refreshOpenCount();
     setInterval(FW.refreshOpenCount, 60000);
     return FW;

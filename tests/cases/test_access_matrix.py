@@ -4,8 +4,8 @@ foreign rows out), the auditor never writes, and the matrix actually covered is 
 
 Two tests: the cases workflow in depth (artifacts/cases-access-matrix.txt), and every route the app serves,
 enumerated from `app.routes` (artifacts/access-matrix.txt) — vehicles, live, alerts, fences, permits,
-orders, trips, replay, density, stats, exports, history tracks, cases, admin, ingest and the three
-websockets. A route the second test has no probe for fails it, as does one that answers without a login,
+orders, trips, replay, density, stats, exports, history tracks, sanitation coverage, cases, admin, ingest and
+the three websockets. A route the second test has no probe for fails it, as does one that answers without a login,
 shows a tenant something foreign (ids and plates searched in every answer, totals counted) or hides the
 tenant's own data.
 
@@ -332,8 +332,8 @@ FENCES = {"F-SITE-A": "A", "F-SITE-B": "B", "F-CITY-ZONE": None}  # fence id →
 DOCS = {"P-A-1": ("permit", "VA1"), "P-B-1": ("permit", "VB1"), "O-S-1": ("order", "SB1")}
 # the fences a tenant sees: city ones, and companies it sees a vehicle of (scoping.visible_companies)
 FENCE_COMPANIES = {"enf1": {"A"}, "opA": {"A"}, "san": {"B"}}
-PUBLIC = {"/api/health", "/api/auth/login", "/api/auth/link", "/", "/alerts", "/replay", "/stats", "/login",
-          "/docs", "/openapi.json"}
+PUBLIC = {"/api/health", "/api/auth/login", "/api/auth/link", "/", "/alerts", "/replay", "/stats", "/login", "/cases",
+          "/coverage", "/docs", "/openapi.json"}
 PUBLIC_MOUNTS = {"/static": "/static/common.js", "/static/deckgl": "/static/deckgl/index.js",
                  "/static/swagger": "/static/swagger/swagger-ui.css"}
 MACHINE = {"/api/ingest/fixes"}  # per-source ingest tokens, never a user's
@@ -462,13 +462,16 @@ WRITE_BODIES = {
                                                   "lon": 114.08, "lat": 22.52}],
     ("POST", "/api/auth/login"): lambda r, f: {"username": "opB", "password": PASSWORD + "-wrong"},
     ("POST", "/api/auth/link"): lambda r, f: {"code": "not-a-valid-sign-in-code"},
+    ("PUT", "/api/coverage/plans"): lambda r, f: {"work_plans": [], "collection_schedules": []},
 }
+# writes some tenants may make (their own domain): role → allowed; everyone else must be refused
+WRITERS = {("PUT", "/api/coverage/plans"): {"admin", "sup", "san"}}
 LAST = {("POST", "/api/auth/logout")}  # spends the tokens: probed after everything else
 
 
 def _fill_path(path: str, f: dict[str, str]) -> str:
     values = {"vehicle_id": f["vehicle"], "alert_id": f["alert"], "fence_id": f["fence"], "permit_id": f["permit"],
-              "case_id": f["case"], "username": "opB", "token_id": "0123456789abcdef"}
+              "case_id": f["case"], "username": "opB", "token_id": "0123456789abcdef", "fmt": "csv"}
 
     def sub(m: re.Match) -> str:
         name = m.group(1)
@@ -481,7 +484,8 @@ def _query_variants(path: str, params: list[dict], f: dict[str, str]) -> list[tu
     """The base query (required parameters, and time windows/areas that make data appear), then one
     variant per tenancy filter the endpoint accepts, set to a foreign value."""
     known = {"since": T_FROM.isoformat(), "from": T_FROM.isoformat(), "until": T_TO.isoformat(),
-             "to": T_TO.isoformat(), "month": "2026-03", "area": "113.9,22.4,114.2,22.7"}
+             "to": T_TO.isoformat(), "month": "2026-03", "area": "113.9,22.4,114.2,22.7",
+             "date": T_ALERT.date().isoformat()}
     if path == "/api/density":
         known["minutes"] = "1440"
     base: dict[str, str] = {}
@@ -517,6 +521,10 @@ def _judge_route(role: str, method: str, path: str, resp, tenancy: Tenancy) -> s
         return None if s == 403 else f"auditor wrote ({s})"
     if admin_router and role not in ("admin", "aud"):
         return None if s == 403 else f"{role} reached the admin router ({s})"
+    if write and (method, path) in WRITERS:
+        if role in WRITERS[(method, path)]:
+            return None if s < 500 and s not in (401, 403) else f"an allowed writer was refused/failed: {s}"
+        return None if s == 403 else f"{role} may not write here, answered {s}"
     if role in TENANTS:
         if write:
             return None if s in DENY else f"tenant write on a foreign object answered {s}"

@@ -205,6 +205,11 @@ def _hits(wf: W.WorkFixes, cp: CompiledPlans, fences: list[Any]) -> tuple[tuple[
     return (rows[np.asarray(pi, np.int64)], np.asarray(fi, np.int32)), fl
 
 
+def _STR(*names: str) -> dict[str, type[pl.String]]:
+    """Text columns typed explicitly: a day with no rows must still join and concatenate like any other."""
+    return dict.fromkeys(names, pl.String)
+
+
 def _segment_table(cp: CompiledPlans, rows: dict[str, np.ndarray], j: dict[str, np.ndarray],
                    ps: dict[str, np.ndarray], off: int) -> pl.DataFrame:
     seg, occ = rows["seg"], rows["occ"]
@@ -236,7 +241,9 @@ def _segment_table(cp: CompiledPlans, rows: dict[str, np.ndarray], j: dict[str, 
         "status": [str(x) for x in j["status"]], "verdict": [str(x) for x in j["verdict"]],
         "late_pct": np.round(j["late_pct"], 2), "gap_s": np.round(j["gap_s"], 1),
         "k": key_r,
-    }, schema_overrides={"late_pct": pl.Float64})
+    }, schema_overrides={"late_pct": pl.Float64, **_STR(
+        "segment_id", "window", "plan_id", "vehicle_id", "vehicle_kind", "company", "district", "road_name",
+        "status", "verdict")})
     out = base.join(first, on="k", how="left").drop("k").rename({"t0": "first_pass_ms", "t1": "last_pass_ms"})
     return out.with_columns(pl.col("passes_seen").fill_null(0))
 
@@ -328,4 +335,6 @@ def _point_table(cp: CompiledPlans, sp: C.SchedulePlaces, cj: dict[str, np.ndarr
         "lift": cj["lift"], "late_visit_ms": cj["late_visit_ms"], "verdict": [str(x) for x in cj["verdict"]],
         "arrival_ms": cj["arrival_ms"],
     }, schema_overrides={"window_start_ms": pl.Int64, "window_end_ms": pl.Int64, "first_visit_ms": pl.Int64,
-                         "late_visit_ms": pl.Int64, "arrival_ms": pl.Int64})
+                         "late_visit_ms": pl.Int64, "arrival_ms": pl.Int64, **_STR(
+                             "schedule_id", "vehicle_id", "company", "district", "window", "point_id", "facility",
+                             "verdict")})

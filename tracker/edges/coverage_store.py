@@ -94,15 +94,16 @@ def compute(conn: psycopg.Connection, day: date, settings: Any) -> Any:
 
 def save_report(conn: psycopg.Connection, rep: Any, actor: str | None = None) -> None:
     meta = {"geometry": rep.geometry, "point_lonlat": {k: list(v) for k, v in rep.point_lonlat.items()}}
-    with conn.transaction():
-        conn.execute("DELETE FROM coverage_days WHERE day = %s", (rep.day,))
-        conn.execute("INSERT INTO coverage_days (day, summary, meta, computed_by) VALUES (%s, %s::jsonb, %s::jsonb, %s)",
+    with conn.transaction():  # upserts: two requests computing the same day at once both succeed
+        conn.execute("INSERT INTO coverage_days (day, summary, meta, computed_by) VALUES (%s, %s::jsonb, %s::jsonb, %s) "
+                     "ON CONFLICT (day) DO UPDATE SET summary = EXCLUDED.summary, meta = EXCLUDED.meta, "
+                     "computed_by = EXCLUDED.computed_by, computed_at = now()",
                      (rep.day, msgspec.json.encode(rep.summary()).decode(), msgspec.json.encode(meta).decode(), actor))
         for part in PARTS:
             buf = io.BytesIO()
             getattr(rep, part).write_parquet(buf)
-            conn.execute("INSERT INTO coverage_parts (day, part, data) VALUES (%s, %s, %s)",
-                         (rep.day, part, buf.getvalue()))
+            conn.execute("INSERT INTO coverage_parts (day, part, data) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (day, part) DO UPDATE SET data = EXCLUDED.data", (rep.day, part, buf.getvalue()))
 
 
 def load_report(conn: psycopg.Connection, day: date) -> Any | None:
