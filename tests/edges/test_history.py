@@ -55,3 +55,25 @@ def test_alerts_upsert_by_stable_id(pg_conn):
     history.upsert_alerts(pg_conn, [e2])
     rows = pg_conn.execute("SELECT status, evidence->>'max_kmh' FROM alerts").fetchall()
     assert rows == [("closed", "65")]
+
+
+def test_overlapping_batch_and_duplicates_within_a_batch_are_stored_once(pg_conn):
+    df = _frame(1000)
+    with pg_conn.transaction():
+        assert history.write_fixes(pg_conn, df.slice(0, 600)) == 600
+    # a redelivered block overlapping what is stored, with one fix twice in the batch itself: the fast COPY
+    # meets the primary key, and the batch is merged instead — only the 400 new fixes land, in the same
+    # transaction as the caller's other writes (which survive the failed attempt)
+    batch = pl.concat([df.slice(500, 500), df.slice(900, 1)])
+    with pg_conn.transaction():
+        pg_conn.execute("CREATE TEMP TABLE marker (x int)")
+        assert history.write_fixes(pg_conn, batch) == 400
+        pg_conn.execute("INSERT INTO marker VALUES (1)")
+    assert pg_conn.execute("SELECT count(*) FROM marker").fetchone()[0] == 1
+    rows = pg_conn.execute("SELECT vehicle_id, ts FROM fixes").fetchall()
+    assert len(rows) == len(set(rows)) == 1000
+    # later batches without conflicts are stored as before (the merge path for a while, then the fast one)
+    for k in range(history.MERGE_AFTER_CONFLICT + 2):
+        with pg_conn.transaction():
+            assert history.write_fixes(pg_conn, _frame(50, t0=1_763_900_000_000 + k * 10_000_000)) == 50
+    assert pg_conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == 1000 + 50 * (history.MERGE_AFTER_CONFLICT + 2)

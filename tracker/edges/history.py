@@ -1,10 +1,10 @@
 """Position history and alerts in PostgreSQL.
 
-Fixes are written in large batches with COPY into a temporary table, then moved with
-`INSERT … ON CONFLICT DO NOTHING`: a block delivered twice (at-least-once bus) is stored exactly once. The
-COPY payload is produced by polars in one vectorised call (no per-row Python). A binary COPY payload built
-with numpy is available (`COPY_FORMAT`); it measured slower end to end, see the note there. Daily partitions are created
-before a batch lands in them, so the DEFAULT partition stays empty and new partitions can always attach.
+Fixes are written in large batches with one binary COPY (built with numpy, no per-row Python) straight into
+the partitioned table; a batch holding a row already stored (a block delivered twice by the at-least-once
+bus) is instead merged through a temporary table with `INSERT … ON CONFLICT DO NOTHING`, so every fix is
+stored exactly once (`write_fixes`). Daily partitions are created before a batch lands in them, so the
+DEFAULT partition stays empty and new partitions can always attach.
 """
 
 from __future__ import annotations
@@ -70,11 +70,13 @@ def _copy_payload(df: pl.DataFrame) -> bytes:
 
 
 # -- binary COPY ------------------------------------------------------------------------------------------------
-# PostgreSQL's binary COPY format, built with numpy for the whole batch at once: every row is
-# int16 field count, then per field int32 length (-1 = NULL) and the big-endian value. Rows differ in length
-# only through the two text columns, so each field's offset is a per-row array and every column is one
-# scatter into the output buffer. PostgreSQL then skips all text parsing (timestamps and floats are what
-# CSV COPY spends its time on).
+# PostgreSQL's binary COPY format: every row is int16 field count, then per field int32 length (-1 = NULL) and
+# the big-endian value. PostgreSQL then skips all text parsing (timestamps and floats are what CSV COPY spends
+# its time on). Rows differ in length only through the two text columns' byte lengths and which nullable
+# sensors are NULL; rows that agree on those share one fixed layout, which is a numpy structured dtype. So the
+# batch is grouped by layout (a handful of groups: vehicle ids of a fleet have a few lengths), each group is
+# one structured array filled column by column, and the stream is the groups' raw bytes one after another
+# (COPY does not care about row order). No per-row Python, no scatter.
 
 _PG_EPOCH_MS = 946_684_800_000  # 2000-01-01 UTC, the origin of binary timestamps (µs)
 _BIN_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -89,7 +91,7 @@ _BIN_FIELDS: tuple[tuple[str, str | None], ...] = (
 
 
 def _text(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 bytes of a string column and per-row byte lengths (nulls are not allowed in text columns)."""
+    """UTF-8 bytes of a string column and its n + 1 byte offsets into them (nulls are not allowed)."""
     import pyarrow as pa
 
     arr = col.to_arrow().cast(pa.large_string())
@@ -97,99 +99,137 @@ def _text(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return data[offsets[0]: offsets[-1]], np.diff(offsets)
+    return data, offsets
 
 
 def _binary_payload(df: pl.DataFrame) -> bytes:
     """The whole batch (FIX_SCHEMA + h3) as one binary COPY stream."""
     n = df.height
-    cols: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # name -> (values, null mask)
-    texts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    texts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # name -> (bytes, offsets, lengths)
+    values: dict[str, np.ndarray] = {}
+    nulls: dict[str, np.ndarray] = {}
     for name, dtype in _BIN_FIELDS:
         if dtype is None:
-            texts[name] = _text(df.get_column(name))
+            data, offsets = _text(df.get_column(name))
+            texts[name] = (data, offsets, np.diff(offsets))
             continue
         src = {"ts": "ts_ms", "received_ts": "received_ts_ms"}.get(name, name)
         s = df.get_column(src)
-        null = s.is_null().to_numpy() if s.null_count() else None
+        if s.null_count():
+            nulls[name] = s.is_null().to_numpy()
         if name in ("ts", "received_ts"):
             vals = (s.fill_null(0).to_numpy().astype(np.int64) - _PG_EPOCH_MS) * 1000
         elif dtype == "u1":
             vals = s.fill_null(False).to_numpy().astype(np.uint8)
         else:
             vals = s.fill_null(0).to_numpy()
-        cols[name] = (vals.astype(dtype), null)
-    # per-row, per-field data lengths → row lengths → row starts
-    lens = []
-    for name, dtype in _BIN_FIELDS:
-        if dtype is None:
-            lens.append(texts[name][1])
-        else:
-            w = np.dtype(dtype).itemsize
-            null = cols[name][1]
-            lens.append(np.full(n, w, np.int64) if null is None else np.where(null, 0, w).astype(np.int64))
-    row_len = 2 + 4 * len(_BIN_FIELDS) + np.sum(lens, axis=0)
-    starts = np.zeros(n, np.int64)
-    np.cumsum(row_len[:-1], out=starts[1:])
-    total = int(row_len.sum())
-    out = np.empty(len(_BIN_HEADER) + total + len(_BIN_TRAILER), np.uint8)
-    out[: len(_BIN_HEADER)] = np.frombuffer(_BIN_HEADER, np.uint8)
-    out[len(_BIN_HEADER) + total:] = np.frombuffer(_BIN_TRAILER, np.uint8)
-    body = out[len(_BIN_HEADER): len(_BIN_HEADER) + total]
-
-    def put(offsets: np.ndarray, raw: np.ndarray) -> None:  # raw: (rows, width) bytes at offsets
-        body[offsets[:, None] + np.arange(raw.shape[1])] = raw
-
-    put(starts, np.full((n, 1), len(_BIN_FIELDS), ">i2").view(np.uint8).reshape(n, 2))
-    off = starts + 2
-    for (name, dtype), ln in zip(_BIN_FIELDS, lens, strict=True):
-        if dtype is None:
-            data, tl = texts[name]
-            put(off, tl.astype(">i4").view(np.uint8).reshape(n, 4))
-            if len(data):
-                first = np.repeat(off + 4 - np.concatenate(([0], np.cumsum(tl)[:-1])), tl)
-                body[first + np.arange(len(data))] = data
-        else:
-            vals, null = cols[name]
-            w = vals.dtype.itemsize
-            length = np.full(n, w, ">i4") if null is None else np.where(null, -1, w).astype(">i4")
-            put(off, length.view(np.uint8).reshape(n, 4))
-            raw = vals.view(np.uint8).reshape(n, w)
-            if null is None:
-                put(off + 4, raw)
+        values[name] = vals.astype(dtype, copy=False)
+    if n == 0:
+        return _BIN_HEADER + _BIN_TRAILER
+    # layout key per row: text byte lengths and the NULL pattern (NULL in a NOT NULL column: PostgreSQL says so)
+    key = (texts["vehicle_id"][2] << 40) | (texts["source"][2] << 24)
+    for bit, name in enumerate(nulls):
+        key = key | (nulls[name].astype(np.int64) << bit)
+    if bool((key == key[0]).all()):
+        groups: list[np.ndarray | None] = [None]
+    else:
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        groups = list(np.split(order, bounds))
+    parts = [_BIN_HEADER]
+    for rows in groups:
+        r0 = 0 if rows is None else int(rows[0])
+        m = n if rows is None else len(rows)
+        fields: list[tuple[str, str]] = [("nf", ">i2")]
+        spec: list[tuple[str, int]] = []  # (name, data width or -1 for NULL) per field, in order
+        for name, dtype in _BIN_FIELDS:
+            if dtype is None:
+                width = int(texts[name][2][r0])
+                fields.append((f"len_{name}", ">i4"))
+                if width:
+                    fields.append((name, f"V{width}"))
+            elif name in nulls and nulls[name][r0]:
+                width = -1
+                fields.append((f"len_{name}", ">i4"))
             else:
-                keep = ~null
-                put((off + 4)[keep], raw[keep])
-        off = off + 4 + ln
-    return out.tobytes()
+                width = np.dtype(dtype).itemsize
+                fields += [(f"len_{name}", ">i4"), (name, dtype)]
+            spec.append((name, width))
+        layout = np.dtype(fields)
+        arr = np.empty(m, dtype=layout)
+        arr["nf"] = len(_BIN_FIELDS)
+        raw = arr.view(np.uint8).reshape(m, layout.itemsize)
+        for (name, dtype), (_, width) in zip(_BIN_FIELDS, spec, strict=True):
+            arr[f"len_{name}"] = width
+            if width <= 0:
+                continue
+            if dtype is None:
+                data, offsets, _ = texts[name]
+                starts = offsets[:-1] if rows is None else offsets[rows]
+                off = layout.fields[name][1]
+                raw[:, off:off + width] = data[starts[:, None] + np.arange(width)]
+            else:
+                arr[name] = values[name] if rows is None else values[name][rows]
+        parts.append(arr.tobytes())
+    parts.append(_BIN_TRAILER)
+    return b"".join(parts)
 
 
-#: "csv" or "binary": how `write_fixes` feeds COPY. Measured on 100,000-row batches (3 runs each, medians,
-#: busy 2-core machine): CSV 6.3 s, binary 7.2 s per batch end to end — the temp-table INSERT … ON CONFLICT
-#: dominates both, and building the binary stream with numpy scatters (2.9 s) costs more than polars'
-#: native CSV writer (1.1 s). So CSV stays the default; binary is kept, selectable and tested equal.
-COPY_FORMAT = "csv"
+#: "binary" or "csv": the format `write_fixes` feeds COPY. Measured on 300,000-row batches (busy 2-core
+#: machine): the grouped-layout binary stream costs the worker ~0.1 s to build and PostgreSQL ~15 % less CPU
+#: to read than polars' CSV (timestamps and floats need no parsing). Both stay selectable and tested equal.
+COPY_FORMAT = "binary"
+
+#: after a batch met a row already stored (a redelivery), this many following batches take the merge path
+#: directly (redeliveries come in runs: a restarted worker re-reads everything it had pending)
+MERGE_AFTER_CONFLICT = 8
+_merge_left: dict[str, int] = {}
+
+
+def _copy(cur: psycopg.Cursor, table: str, df: pl.DataFrame) -> None:
+    cols = ", ".join(HISTORY_COLUMNS)
+    if COPY_FORMAT == "binary":
+        with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(_binary_payload(df))
+    else:
+        with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(_copy_payload(df))
 
 
 def write_fixes(conn: psycopg.Connection, df: pl.DataFrame) -> int:
-    """Insert fixes (FIX_SCHEMA + `h3`); returns how many were new. Call inside a transaction."""
+    """Insert fixes (FIX_SCHEMA + `h3`); returns how many were new. Call inside a transaction.
+
+    Fast path: one COPY straight into `fixes` inside a savepoint. A row already stored (or twice in the batch)
+    violates the (vehicle, ts) primary key and aborts that COPY as a whole; then — and for the next few
+    batches — the batch goes the merge way: COPY into a temporary table and `INSERT … ON CONFLICT DO
+    NOTHING`. Either way a fix is stored exactly once; the fast path only skips the temporary table and the
+    second pass over the rows when there is nothing to merge (the normal case: redeliveries are rare)."""
     if df.height == 0:
         return 0
     days = (
         df.select(pl.from_epoch("ts_ms", time_unit="ms").dt.date().unique()).to_series().to_list()
     )
     ensure_partitions(conn, days)
+    key = conn.info.dsn
+    if _merge_left.get(key, 0) <= 0:
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                _copy(cur, "fixes", df)
+            return df.height
+        except psycopg.errors.UniqueViolation:
+            _merge_left[key] = MERGE_AFTER_CONFLICT
+    else:
+        _merge_left[key] -= 1
+    return _merge(conn, df)
+
+
+def _merge(conn: psycopg.Connection, df: pl.DataFrame) -> int:
     cols = ", ".join(HISTORY_COLUMNS)
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS fixes_in (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     with conn.cursor() as cur:
-        if COPY_FORMAT == "binary":
-            with cur.copy(f"COPY fixes_in ({cols}) FROM STDIN (FORMAT binary)") as copy:
-                copy.write(_binary_payload(df))
-        else:
-            with cur.copy(f"COPY fixes_in ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(_copy_payload(df))
+        _copy(cur, "fixes_in", df)
         cur.execute(f"INSERT INTO fixes ({cols}) SELECT {cols} FROM fixes_in ON CONFLICT DO NOTHING")
         inserted = cur.rowcount
         cur.execute("TRUNCATE fixes_in")
