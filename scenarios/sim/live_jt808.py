@@ -59,11 +59,12 @@ from ingest.jt808.profiles import (
     compile_profile,
     load_profiles,
 )
-from scenarios.loadgen.terminal import SimTerminal, batch_body, location_body
+from scenarios.loadgen.terminal import SimTerminal, location_body
 from tracker.reference import Vehicle
 
 __all__ = ["SENSOR_COLUMNS", "SIM_PROFILE_NAME", "SIM_PROFILE_TOML", "Jt808Stats", "SensorEncoder", "Send",
-           "outages_of", "parse_jt808_url", "plan_sends", "register_scenario", "resolve_profile", "stream_jt808"]
+           "expected_rows", "outages_of", "parse_jt808_url", "plan_sends", "register_scenario",
+           "resolve_profile", "stream_jt808"]
 
 #: fix columns in the order of `ingest.jt808.profiles.SensorTuple`
 SENSOR_COLUMNS: tuple[str, ...] = ("cover_closed", "lifting", "load", "device_on", "drum")
@@ -102,7 +103,8 @@ def resolve_profile(jt808_settings: Mapping[str, Any] | None, name: str) -> tupl
 # -- sensors → TLV extras ------------------------------------------------------------------------------------
 
 SensorValues = tuple[bool | None, bool | None, int | None, bool | None, int | None]
-_Write = list[tuple[int, int, int]]  # (item, bit offset in the item's integer, value) — value 0 still marks presence
+#: (item, bit offset in the item's integer, value); a value of 0 still makes the item present
+_Write = list[tuple[int, int, int]]
 
 
 class SensorEncoder:
@@ -205,13 +207,14 @@ class SensorEncoder:
         extras = b"".join(bytes((item, self.sizes[item])) + (v & ((1 << 8 * self.sizes[item]) - 1)).to_bytes(
             self.sizes[item], "big") for item, v in sorted(ints.items()))
         # the codec is the reference: decode what would be sent and compare
-        loc = decode_location(location_body(22.5, 114.0, 1_700_000_000_000, status=0x0002 | status, extras=extras))
+        body = location_body(22.5, 114.0, 1_700_000_000_000, status=0x0002 | status, extras=extras)
+        loc = decode_location(body)
         out = (status, extras, tuple(self._decode(loc)))
         self._cache[values] = out
         return out
 
 
-# -- the schedule ----------------------------------------------------------------------------------------------
+# -- the schedule --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +235,8 @@ def outages_of(fault_log: Iterable[Mapping[str, Any]]) -> list[tuple[int, int, i
             if e.get("what") == "outage_backfilled"]
 
 
-def _chunks(bodies: list[bytes], ts: list[int], max_body_bytes: int) -> Iterable[tuple[list[bytes], list[int]]]:
+def _chunks(bodies: list[bytes], ts: list[int], max_body_bytes: int
+            ) -> Iterable[tuple[list[bytes], list[int]]]:
     cur_b: list[bytes] = []
     cur_t: list[int] = []
     size = 3
@@ -260,9 +264,9 @@ def plan_sends(fixes: pl.DataFrame, vehicle_ids: list[str], encoder: SensorEncod
     if unknown:
         raise ValueError(f"fixes of vehicles not in the registry list: {', '.join(unknown[:5])}")
     f = fixes.sort("received_ts_ms", maintain_order=True)
-    cols = {c: f.get_column(c).to_list() for c in ("vehicle_id", "ts_ms", "lon", "lat", "speed_kmh", "heading_deg",
-                                                   "status", "alarm", "backfill", "received_ts_ms",
-                                                   *SENSOR_COLUMNS)}
+    names = ("vehicle_id", "ts_ms", "lon", "lat", "speed_kmh", "heading_deg", "status", "alarm", "backfill",
+             "received_ts_ms", *SENSOR_COLUMNS)
+    cols = {c: f.get_column(c).to_list() for c in names}
     lossy = dict.fromkeys(SENSOR_COLUMNS, 0)
     sends: list[Send] = []
     pending: dict[tuple[int, int], tuple[list[bytes], list[int]]] = {}  # (vehicle, received) → back-fill
@@ -297,14 +301,14 @@ def plan_sends(fixes: pl.DataFrame, vehicle_ids: list[str], encoder: SensorEncod
     return sends, lossy
 
 
-# -- terminals -------------------------------------------------------------------------------------------------
+# -- terminals -----------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Jt808Stats:
     terminals: int = 0
     ready: int = 0
-    refused: list[str] = field(default_factory=list)  # vehicle ids the gateway would not register/authenticate
+    refused: list[str] = field(default_factory=list)  # vehicles the gateway would not register/authenticate
     frames_sent: int = 0
     fixes_sent: int = 0
     frames_ok: int = 0
@@ -345,7 +349,8 @@ class _Terminal:
         self._carry: list[bytes] = []  # unanswered bodies of a connection closed by an outage
 
     async def _open(self) -> SimTerminal:
-        t = SimTerminal(self.vehicle.phone or "", self.vehicle.plate or "", version=VERSION_2013, record_acked=True)
+        t = SimTerminal(self.vehicle.phone or "", self.vehicle.plate or "", version=VERSION_2013,
+                        record_acked=True)
         await asyncio.wait_for(t.connect(self.host, self.port), self.timeout_s)
         if self.auth_code is None:
             result, code = await t.register(self.timeout_s)
@@ -440,33 +445,41 @@ class _Terminal:
             del self.bodies[k]  # answered
 
     async def _finish(self) -> None:
-        if self.conn is not None and not self.conn.closed.is_set():
-            try:
+        try:
+            if self._carry or (self.conn is not None and self.conn.closed.is_set() and self.conn.sent):
+                t = await self._ensure()  # what an outage or a lost connection left unsent goes out now
+                carry, self._carry = self._carry, []
+                if carry:
+                    self.stats.resent_fixes += len(carry)
+                    t.send_batch(carry, [0] * len(carry), backfill=True)
+            if self.conn is not None and not self.conn.closed.is_set():
                 await self.conn.wait_acked(self.timeout_s * 2)
-            except (TimeoutError, ConnectionError) as exc:
-                self.stats.errors.append(f"{self.vehicle.id}: {exc}")
+        except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError, PermissionError) as exc:
+            self.stats.errors.append(f"{self.vehicle.id}: {type(exc).__name__}: {exc}")
         if self.conn is not None:
             self.conn.close()
             self.done.append(self.conn)
             self.conn = None
         st = self.stats
-        for t in self.done:
+        for k, t in enumerate(self.done):
             s = t.stats
             st.frames_sent += s.frames_sent
             st.fixes_sent += s.fixes_sent
             st.frames_ok += s.frames_ok
             st.fixes_ok += s.fixes_ok
             st.frames_not_ok += s.frames_bad + s.frames_fail + s.other_results
-            st.unanswered += len(t.sent)
+            # frames a connection closed before answering were sent again on the next one
+            st.unanswered += len(t.sent) if k == len(self.done) - 1 else 0
+            # re-sent bodies carry ts 0 here (their times are inside the bodies): `acked` lists the fixes
+            # acknowledged in their original frames; re-sent ones count in fixes_ok and resent_fixes
             st.acked.extend((self.vehicle.id, ts) for ts in t.acked_fixes if ts)
-        # re-sent bodies were recorded with ts 0 (their times are inside the bodies): count them as acked
-        # only through fixes_ok; `acked` lists the fixes acknowledged in their original frames
+        st.unanswered += len(self._carry)
 
 
-async def _stream(sim_fixes: pl.DataFrame, vehicles: list[Vehicle], host: str, port: int, encoder: SensorEncoder,
-                  outages: list[tuple[int, int, int]], *, speed: float, t0_ms: int | None, heartbeat_s: float,
-                  stop: Callable[[], bool] | None, timeout_s: float, connect_concurrency: int,
-                  max_body_bytes: int, poll_s: float) -> Jt808Stats:
+async def _stream(sim_fixes: pl.DataFrame, vehicles: list[Vehicle], host: str, port: int,
+                  encoder: SensorEncoder, outages: list[tuple[int, int, int]], *, speed: float,
+                  t0_ms: int | None, heartbeat_s: float, stop: Callable[[], bool] | None, timeout_s: float,
+                  connect_concurrency: int, max_body_bytes: int, poll_s: float) -> Jt808Stats:
     t_start = time.perf_counter()
     st = Jt808Stats(terminals=len(vehicles))
     sends, st.lossy = plan_sends(sim_fixes, [v.id for v in vehicles], encoder, outages,
@@ -526,10 +539,10 @@ def stream_jt808(sim: Any, host: str, port: int, profile: SensorProfile, *, spee
     if speed <= 0:
         raise ValueError("speed must be > 0")
     vehicles = list(sim.vehicles)
-    return asyncio.run(_stream(sim.fixes, vehicles, host, port, SensorEncoder(profile), outages_of(sim.fault_log),
-                               speed=speed, t0_ms=t0_ms, heartbeat_s=heartbeat_s, stop=stop, timeout_s=timeout_s,
-                               connect_concurrency=connect_concurrency, max_body_bytes=max_body_bytes,
-                               poll_s=poll_s))
+    return asyncio.run(_stream(sim.fixes, vehicles, host, port, SensorEncoder(profile),
+                               outages_of(sim.fault_log), speed=speed, t0_ms=t0_ms, heartbeat_s=heartbeat_s,
+                               stop=stop, timeout_s=timeout_s, connect_concurrency=connect_concurrency,
+                               max_body_bytes=max_body_bytes, poll_s=poll_s))
 
 
 def parse_jt808_url(url: str) -> tuple[str, int] | None:

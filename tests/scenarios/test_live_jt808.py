@@ -11,6 +11,9 @@ flag), and an injected violation must have become an alert.
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import psycopg
 import pytest
+import redis
 
 from ingest.jt808.profiles import parse_profiles_toml
 from scenarios.runtime import Runtime
@@ -34,6 +38,7 @@ from scenarios.sim.live_jt808 import (
     resolve_profile,
     stream_jt808,
 )
+from tracker.edges import bus
 
 VEHICLES = 10
 SPEED = 60.0
@@ -193,5 +198,81 @@ def test_live_jt808_stream_lands_in_history_with_sensors_and_alerts(sim, setting
             if not hit:
                 time.sleep(0.5)
         assert hit, (truth, alerts)
+    finally:
+        rt.stop()
+
+
+def test_cli_streams_to_a_running_gateway(settings, tmp_path):
+    """`fleetwatch simulate … --live jt808://HOST:PORT` as a user runs it, in its own process, against a running
+    gateway sharing the configuration (the profile) and the database (the terminal registry)."""
+    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"]}
+    (tmp_path / "fleetwatch.toml").write_text(SIM_PROFILE_TOML, encoding="utf-8")
+    rt = Runtime(settings)
+    try:
+        services = rt.start_services()
+        port = rt.start_gateway(0)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETWATCH_")}
+        env.update(FLEETWATCH_DATABASE_URL=services.database_url, FLEETWATCH_REDIS_URL=services.redis_url,
+                   FLEETWATCH_BUS__PREFIX=settings.bus.prefix, FLEETWATCH_CONFIG=str(tmp_path / "fleetwatch.toml"),
+                   FLEETWATCH_DATA_DIR=str(tmp_path / "fw"))
+        cmd = [sys.executable, "-m", "scenarios.cli", "simulate", "sanitation", "--out", str(tmp_path / "out"),
+               "--vehicles", "6", "--hours", "0.05", "--seed", "4", "--speed", "200", "--live",
+               f"jt808://127.0.0.1:{port}"]
+        done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "registered 6 terminals (profile fleetwatch_sim)" in done.stdout
+        assert "6/6 terminals online" in done.stdout and "0 frames refused, 0 unanswered" in done.stdout
+        assert "not in the configuration" not in done.stderr  # the profile came from the TOML
+        sent = pl.read_parquet(tmp_path / "out" / "fixes.parquet")
+        with psycopg.connect(services.database_url) as conn:
+            (n_registered,) = conn.execute("SELECT count(*) FROM vehicles WHERE vendor_profile = %s",
+                                    (SIM_PROFILE_NAME,)).fetchone()
+        assert n_registered == 6
+        # the gateway acknowledged only what was in Redis: every fix is on the bus, with its sensors
+        r = redis.Redis.from_url(services.redis_url)
+        names = bus.StreamNames(settings.bus.prefix, settings.bus.shards)
+        bus.ensure_groups(r, names)
+        frames = bus.read_new(r, names.all_fixes(), "t", 1000, 100)
+        got = pl.concat([d.frame for d in frames])
+        assert got.height == sent.height
+        assert got.get_column("device_on").null_count() < got.height  # sweepers' brushes travelled
+        r.close()
+        # a profile nobody configured is refused before anything is sent
+        bad = subprocess.run([*cmd[:-2], "--profile", "nobody", "--live", f"jt808://127.0.0.1:{port}"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and "nobody" in bad.stderr
+    finally:
+        rt.stop()
+
+
+def test_terminals_reconnect_when_the_gateway_drops_them(settings):
+    """Without heartbeats and with a gateway that closes connections idle for 1 s, parked vehicles lose
+    their connection between reports: each must reconnect, authenticate with its stored code (no new
+    registration) and lose nothing — frames the gateway never answered are sent again."""
+    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"], "idle_timeout_s": 1.0}
+    r = generate(load_scenario("sanitation", seed=4, vehicles=6, hours=0.05, start_ts_ms=_next_local_5am_ms()))
+    rt = Runtime(settings)
+    try:
+        services = rt.start_services()
+        register_scenario(services.database_url, r, SIM_PROFILE_NAME)
+        rt.start_workers(1)
+        port = rt.start_gateway(0)
+        st = stream_jt808(r, "127.0.0.1", port, resolve_profile(settings.jt808, SIM_PROFILE_NAME)[0], speed=20.0,
+                          heartbeat_s=1e9)
+        assert st.ready == 6 and not st.errors, st.errors[:5]
+        assert st.heartbeats == 0 and st.reconnects > 0
+        assert st.frames_not_ok == 0 and st.unanswered == 0
+        gw = rt.gateway.stats  # type: ignore[attr-defined]
+        assert gw.closed_idle >= st.reconnects > 0
+        assert gw.registrations == 6  # reconnections authenticate with the stored code
+        want = expected_rows(r.fixes)
+        deadline = time.monotonic() + 60
+        got = _history(services.database_url)
+        while got.height < want.height and time.monotonic() < deadline:
+            time.sleep(0.5)
+            got = _history(services.database_url)
+        j = want.join(got, on=["vehicle_id", "ts_ms"], how="left", suffix="_db")
+        assert j.get_column("lon_db").null_count() == 0 and got.height == want.height
+        assert (j["lon"] - j["lon_db"]).abs().max() <= 1e-6 + 1e-9
     finally:
         rt.stop()
