@@ -276,3 +276,29 @@ def test_terminals_reconnect_when_the_gateway_drops_them(settings):
         assert (j["lon"] - j["lon_db"]).abs().max() <= 1e-6 + 1e-9
     finally:
         rt.stop()
+
+
+def test_the_demo_reference_import_is_enough_for_the_gateway(settings):
+    """The demo path (`scenarios.demo.load_reference`, vehicles with the registry's `default` profile) puts the
+    terminals in the registry: all register and report. With `default` only load travels, and what the
+    profile cannot carry is counted as lossy, not hidden."""
+    from ingest.jt808.profiles import DEFAULT_PROFILE
+    from scenarios.demo import load_reference
+
+    r = generate(load_scenario("standard", seed=5, vehicles=8, hours=0.05, start_ts_ms=_next_local_5am_ms()))
+    rt = Runtime(settings)
+    try:
+        services = rt.start_services()
+        load_reference(services.database_url, r)
+        port = rt.start_gateway(0)
+        st = stream_jt808(r, "127.0.0.1", port, DEFAULT_PROFILE, speed=200.0)
+        assert st.ready == 8 and not st.refused and not st.errors, st.errors[:5]
+        assert st.fixes_ok == r.fixes.height and st.unanswered == 0
+        f = r.fixes
+        # cover/lift/device/drum values are not carried by `default`; load is, except "not reported"
+        for c in ("cover_closed", "lifting", "device_on", "drum"):
+            assert st.lossy[c] == f.height - f.get_column(c).null_count()
+        assert st.lossy["load"] == f.get_column("load").null_count()
+        assert st.lossy["cover_closed"] > 0 and st.lossy["load"] > 0  # the city has both kinds of terminal
+    finally:
+        rt.stop()
