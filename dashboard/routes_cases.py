@@ -14,6 +14,8 @@ import asyncio
 import csv
 import io
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,14 +93,26 @@ def _visible_or_404(case: Case | None, user: User, case_id: int) -> Case:
 
 # --- list / open ---------------------------------------------------------------------------------------
 
+def _overdue(case: Case, now: datetime) -> bool:
+    """Open and past its current stage's deadline (what the escalations are about)."""
+    return case.is_open and case.stage_due_at is not None and case.stage_due_at <= now
+
+
 @router.get("/api/cases", summary="Cases in your scope, newest first")
 async def list_cases(request: Request, user: User = Depends(require()), stage: str | None = None,
                      open_only: bool = Query(False, alias="open"), district: str | None = None,
                      company: str | None = None, team: str | None = None, kind: str | None = None,
+                     overdue: bool = Query(False, description="only open cases past their stage deadline"),
                      limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
     _check_filters(user.scope, company, district)
-    rows = await _db(request, store.list_cases, user.scope, stage=stage, open_only=open_only, district=district,
-                     company=company, team=team, kind=kind, limit=limit, offset=offset)
+    if not overdue:
+        rows = await _db(request, store.list_cases, user.scope, stage=stage, open_only=open_only,
+                         district=district, company=company, team=team, kind=kind, limit=limit, offset=offset)
+    else:  # open cases only, so the whole set is small; the deadline is checked against one `now`
+        now = datetime.now(UTC)
+        every = await _db(request, store.list_cases, user.scope, stage=stage, open_only=True, district=district,
+                          company=company, team=team, kind=kind, limit=None)
+        rows = [c for c in every if _overdue(c, now)][offset:offset + limit]
     return [_view(c, user) for c in rows]
 
 
@@ -216,14 +230,16 @@ async def evidence_map(case_id: int, request: Request, user: User = Depends(requ
 
 # --- figures -------------------------------------------------------------------------------------------
 
-def _csv(rows: list[dict[str, Any]]) -> Response:
+def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
+    """UTF-8 with BOM (Excel opens Chinese text right); nested values as JSON; a download file name."""
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
             w.writerow({k: orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v for k, v in r.items()})
-    return Response(buf.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8")
+    return Response(buf.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _dt(text: str | None, name: str) -> datetime | None:
@@ -248,7 +264,7 @@ async def stats(request: Request, user: User = Depends(require()),
     rows = await _db(request, store.case_stats, user.scope, by, since=_dt(since, "since"), until=_dt(until, "until"),
                      utc_offset_min=_offset(state), district=district, company=company, kind=kind)
     out = [r.to_dict() for r in rows]
-    return _csv(out) if fmt == "csv" else {"by": by, "rows": out}
+    return _csv(out, f"case-stats-{by}.csv") if fmt == "csv" else {"by": by, "rows": out}
 
 
 @router.get("/api/cases/scores", summary="Monthly company scores, grades and red/black lists")
@@ -259,46 +275,137 @@ async def scores(request: Request, user: User = Depends(require()),
     state = request.app.state.fw
     rows = await _db(request, store.company_scores, user.scope, month, cfg.scoring, _offset(state))
     out = [msgspec.to_builtins(r) for r in rows]
-    return _csv(out) if fmt == "csv" else {"month": month, "rows": out}
+    return _csv(out, f"company-scores-{month}.csv") if fmt == "csv" else {"month": month, "rows": out}
 
 
 # --- push ----------------------------------------------------------------------------------------------
 
+class _Subscriber:
+    """One `/ws/cases` connection: its scope and the messages waiting to be sent (None = stop)."""
+
+    __slots__ = ("scope", "queue", "closed")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=2000)
+        self.closed = False
+
+    def offer(self, msg: dict[str, Any]) -> None:
+        if self.closed or not self.scope.allows(company=msg.get("company"), district=msg.get("district"),
+                                                vehicle_kind=msg.get("vehicle_kind"),
+                                                category=msg.get("category")):
+            return
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:  # a client this far behind is dropped; the page reconnects and reloads
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class CaseHub:
+    """One reader of the `{prefix}:cases` stream per web process, fanning out to every `/ws/cases`.
+
+    Why: every page subscribes (overdue escalations are shown everywhere), and a blocking XREAD per
+    connection would hold a worker thread each. The reader uses the asyncio Redis client, starts with the
+    first subscriber (positioned at the stream's newest entry *before* that subscriber is told hello, so
+    nothing after hello is missed) and stops with the last."""
+
+    def __init__(self, redis_url: str, stream: str) -> None:
+        self.redis_url, self.stream = redis_url, stream
+        self.subs: set[_Subscriber] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.last = "0-0"
+        self._lock = asyncio.Lock()
+
+    async def subscribe(self, scope: Scope) -> _Subscriber:
+        async with self._lock:
+            if self.task is None or self.task.done():
+                import redis.asyncio as aioredis
+
+                client = aioredis.Redis.from_url(self.redis_url)
+                newest = await client.xrevrange(self.stream, count=1)
+                self.last = newest[0][0].decode() if newest else "0-0"
+                self.task = asyncio.create_task(self._follow(client))
+            sub = _Subscriber(scope)
+            self.subs.add(sub)
+            return sub
+
+    def unsubscribe(self, sub: _Subscriber) -> None:
+        self.subs.discard(sub)
+        if not self.subs and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _follow(self, client: Any) -> None:
+        try:
+            while True:
+                try:
+                    got = await client.xread({self.stream: self.last}, count=200, block=1000)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - Redis restarting: retry, the cursor is kept
+                    log.warning("case push: reading %s failed; retrying", self.stream, exc_info=True)
+                    await asyncio.sleep(1.0)
+                    continue
+                for _, entries in got or []:
+                    for entry_id, fields in entries:
+                        self.last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                        msg = orjson.loads(fields[b"e"])
+                        for sub in list(self.subs):
+                            sub.offer(msg)
+        finally:
+            await client.aclose()
+
+
+def _hub(app: Any) -> CaseHub:
+    hub = getattr(app.state, "fw_case_hub", None)
+    if hub is None:
+        state = app.state.fw
+        hub = app.state.fw_case_hub = CaseHub(state.redis_url, store.stream_name(state.settings.bus.prefix))
+    return hub
+
+
 @router.websocket("/ws/cases")
 async def ws_cases(ws: WebSocket) -> None:
-    """Case changes and SLA escalations as they happen, filtered to the user's scope."""
+    """Case changes and SLA escalations as they happen, filtered to the user's scope. Messages are
+    `tracker.edges.cases_store.case_message`: `{"type": "case"|"escalation", "case_id", "stage", …}`."""
     user = await ws_user(ws, hello=False)
     if user is None:
         return
-    state = ws.app.state.fw
-    stream = store.stream_name(state.settings.bus.prefix)
-    scope = user.scope
-    newest = await state.run_sync(lambda: state.redis.xrevrange(stream, count=1))
-    last: str = newest[0][0].decode() if newest else "0-0"
-    await send_hello(ws, user)  # everything after this point is delivered
+    hub = _hub(ws.app)
+    sub = await hub.subscribe(user.scope)
+    try:
+        await send_hello(ws, user)  # everything after this point is delivered
 
-    async def drain() -> None:
+        async def drain() -> None:
+            try:
+                while True:
+                    if (await ws.receive())["type"] == "websocket.disconnect":
+                        break
+            except (WebSocketDisconnect, RuntimeError):
+                pass
+            sub.close()
+
+        gone = asyncio.create_task(drain())
         try:
             while True:
-                await ws.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return
-
-    gone = asyncio.create_task(drain())
-    try:
-        while not gone.done():
-            got = await state.run_sync(lambda: state.redis.xread({stream: last}, count=200, block=1000))
-            for _, entries in got or []:
-                for entry_id, fields in entries:
-                    last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    msg = orjson.loads(fields[b"e"])
-                    if scope.allows(company=msg.get("company"), district=msg.get("district"),
-                                    vehicle_kind=msg.get("vehicle_kind"), category=msg.get("category")):
-                        await ws.send_text(orjson.dumps(msg).decode())
+                msg = await sub.queue.get()
+                if msg is None:
+                    break
+                await ws.send_text(orjson.dumps(msg).decode())
+        finally:
+            gone.cancel()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        gone.cancel()
+        hub.unsubscribe(sub)
 
 
 # --- wiring --------------------------------------------------------------------------------------------
@@ -352,7 +459,19 @@ def include_routers(app: FastAPI, cases: CasesSettings | None = None) -> FastAPI
         for t in tasks:
             t.cancel()
 
-    app.router.on_startup.append(_start_scan)  # what @app.on_event does, minus its deprecation warning
-    app.router.on_shutdown.append(_stop_scan)
+    # Around the app's lifespan, not on_startup: FastAPI runs on_startup handlers only for apps without a
+    # lifespan of their own, and create_app has one (the scan never ran in `fleetwatch serve`/`demo`).
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as value:
+            await _start_scan()
+            try:
+                yield value
+            finally:
+                await _stop_scan()
+
+    app.router.lifespan_context = lifespan
 
     return app
