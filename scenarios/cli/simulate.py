@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         token: str = typer.Option("demo-token", "--token", help="ingest bearer token for --live"),
         speed: float = typer.Option(1.0, "--speed", help="--live pace: N× real time"),
         profile: str = typer.Option("fleetwatch_sim", "--profile",
-                                    help="--live jt808: vendor sensor profile ([jt808.profiles.NAME]) the "
+                                    help="--live jt808: vendor sensor profile (\\[jt808.profiles.NAME] in the configuration) the "
                                          "terminals encode cover/lift/load/device/drum with"),
     ) -> None:
         """Simulate a city (real Futian roads) with ground truth; write Parquet/JSON/GeoJSON to DIR."""
