@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import redis
 
-from tracker.fix import decode_block, encode_block
+from tracker.fix import ARROW_SCHEMA, encode_block
 
 GROUP = "workers"
 BLOCK_FIELD = b"b"
@@ -85,6 +86,23 @@ def ensure_groups(r: redis.Redis, names: StreamNames, streams: Sequence[str] | N
                 raise
 
 
+def decode_block_arrow(data: bytes) -> pa.Table:
+    """A block as an Arrow table in `ARROW_SCHEMA` (what `tracker.fix.decode_block` checks, without polars).
+    Raises `ValueError` on bytes that are not a fix block."""
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"not a fix block: {exc}") from exc
+    if table.schema.names != ARROW_SCHEMA.names:
+        raise ValueError(f"fix block has columns {table.schema.names}, expected {ARROW_SCHEMA.names}")
+    if table.schema != ARROW_SCHEMA:
+        try:
+            table = table.cast(ARROW_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(f"fix block has types {table.schema}, expected {ARROW_SCHEMA}") from exc
+    return table
+
+
 @dataclass
 class Delivery:
     """Entries read from one stream: their ids (to acknowledge) and the decoded fixes."""
@@ -96,18 +114,24 @@ class Delivery:
 
 
 def _decode(stream: str, entries: list) -> Delivery:
-    ids, frames, bad = [], [], []
+    """Entries → one frame. Blocks are read as Arrow tables and joined before polars sees them: one
+    conversion per delivery, not one per block (a polars frame costs ~0.3 ms to build, i.e. ~1 µs per fix
+    of a 500-fix block)."""
+    ids, tables, bad = [], [], []
     for entry_id, fields in entries:
         if fields is None:  # deleted while pending
             bad.append(entry_id)
             continue
         try:
-            frames.append(decode_block(fields[BLOCK_FIELD]))
+            tables.append(decode_block_arrow(fields[BLOCK_FIELD]))
             ids.append(entry_id)
         except (KeyError, ValueError):
             bad.append(entry_id)
-    frame = pl.concat(frames, how="vertical") if frames else None
-    return Delivery(stream, ids, frame if frame is not None else pl.DataFrame(), bad)
+    if not tables:
+        return Delivery(stream, ids, pl.DataFrame(), bad)
+    frame = pl.from_arrow(pa.concat_tables(tables) if len(tables) > 1 else tables[0], rechunk=True)
+    assert isinstance(frame, pl.DataFrame)
+    return Delivery(stream, ids, frame, bad)
 
 
 def read_new(r: redis.Redis, streams: Sequence[str], consumer: str, count: int, block_ms: int
