@@ -33,7 +33,7 @@ from tracker.cases.machine import REPORTERS, WorkflowError, allowed_actions
 from tracker.cases.model import Case, Command
 from tracker.cases.settings import CasesSettings
 from tracker.cases.stats import DIMENSIONS
-from tracker.cases.vocab import Role
+from tracker.cases.vocab import CaseStage, Role
 from tracker.edges import audit
 from tracker.edges import cases_store as store
 
@@ -114,6 +114,20 @@ async def list_cases(request: Request, user: User = Depends(require()), stage: s
                           company=company, team=team, kind=kind, limit=None)
         rows = [c for c in every if _overdue(c, now)][offset:offset + limit]
     return [_view(c, user) for c in rows]
+
+
+@router.get("/api/cases/counts", summary="Open and overdue cases in your scope (the header badge)")
+async def counts(request: Request, user: User = Depends(require())) -> dict[str, int]:
+    """`overdue`: open cases past their current stage's deadline — what `?overdue=true` lists."""
+    where, params = store.scope_clause(user.scope)
+    closed = [CaseStage.CLOSED.value, CaseStage.ASSESSED.value]
+
+    def q(conn: Any) -> tuple[int, int]:
+        return conn.execute(f"SELECT count(*), count(*) FILTER (WHERE stage_due_at <= now()) FROM cases "
+                            f"WHERE {where} AND stage <> ALL(%s)", (*params, closed)).fetchone()
+
+    open_n, overdue_n = await _db(request, q)
+    return {"open": int(open_n), "overdue": int(overdue_n)}
 
 
 class CaseIn(BaseModel):

@@ -221,18 +221,32 @@
     el.title = t("cs_overdue_only");
   }
   FW.refreshOverdue = async () => {
-    try { overdueCases = (await FW.json("/api/cases?overdue=true&limit=1000")).length; caseBadge(); } catch (e) { /* offline */ }
+    try { overdueCases = (await FW.json("/api/cases/counts")).overdue; caseBadge(); } catch (e) { /* offline */ }
   };
+  // a scan can escalate many cases at once: up to three toasts, else one that sums them up
+  let escalations = [], escTimer = null;
+  function queueEscalation(msg) {
+    escalations.push(msg);
+    if (!escTimer) escTimer = setTimeout(() => {
+      const batch = escalations;
+      escalations = []; escTimer = null;
+      if (batch.length <= 3) { batch.forEach(caseToast); return; }
+      caseToast({ summary: batch.length, case_id: batch[0].case_id, ids: batch.map((m) => m.case_id) });
+    }, 500);
+  }
   function caseToast(msg) {
     const el = document.createElement("div");
     el.className = "toast case-escalation";
     el.style.borderLeftColor = "#ff9f1a";
-    el.innerHTML = `<div class="toast-head"><span class="dot"></span>${FW.esc(t("cs_escalation"))} · #${msg.case_id}
+    if (msg.summary) {
+      el.innerHTML = `<div class="toast-head"><span class="dot"></span>${FW.esc(t("cs_escalation"))} · ${msg.summary}
+          ${FW.esc(t("cs_found"))}</div><div class="toast-body">${msg.ids.slice(0, 12).map((id) => `#${id}`).join(" ")}${msg.ids.length > 12 ? " …" : ""}</div>`;
+    } else el.innerHTML = `<div class="toast-head"><span class="dot"></span>${FW.esc(t("cs_escalation"))} · #${msg.case_id}
         · ${FW.esc(msg.kind === "other" ? t("cs_other") : FW.label(msg.kind))}<span class="sev">L${FW.esc(msg.level)}</span></div>
       <div class="toast-body">${FW.esc(t(`cs_stage_${msg.stage}`))} · ${FW.esc(t(`cs_clock_${msg.clock}`))}
         ${FW.esc(t("cs_overdue"))} ${FW.esc(msg.overdue_min)} ${FW.esc(t("cs_min"))}
         <br>${FW.esc([msg.company, msg.district, msg.team].filter(Boolean).join(" · "))}</div>`;
-    el.addEventListener("click", () => { location.href = `/cases#case=${msg.case_id}`; });
+    el.addEventListener("click", () => { location.href = msg.summary ? "/cases#overdue=1" : `/cases#case=${msg.case_id}`; });
     toastBox.prepend(el);
     state.caseToasts += 1;
     state.toastTexts = [...(state.toastTexts || []), el.textContent.replace(/\s+/g, " ").trim()].slice(-20);
@@ -245,9 +259,8 @@
       const msg = JSON.parse(ev.data);
       if (msg.type === "hello") { state.casesReady = true; FW.refreshOverdue(); return; }
       state.casesReceived.push(msg.case_id);
-      if (msg.type === "escalation") caseToast(msg);
-      clearTimeout(overdueTimer);
-      overdueTimer = setTimeout(FW.refreshOverdue, 1000);
+      if (msg.type === "escalation") queueEscalation(msg);
+      if (!overdueTimer) overdueTimer = setTimeout(() => { overdueTimer = null; FW.refreshOverdue(); }, 1000);
       FW.caseHandlers.forEach((fn) => fn(msg));
     };
     ws.onclose = (ev) => { state.casesReady = false; if (ev.code !== 4401 && ev.code !== 4403) setTimeout(connectCases, 2000); };

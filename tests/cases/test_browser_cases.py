@@ -135,6 +135,7 @@ def test_the_cases_page_lists_acts_and_reports(runtime: Runtime, browser: Browse
         assert f"#{cid}" in toast and "案件督办" in toast, toast
         other.wait_for_function("() => document.getElementById('case-badge').textContent.includes('1')", timeout=30_000)
         assert other.locator("#case-badge").inner_text().startswith("超期案件")
+        assert api.get("/api/cases/counts").json() == {"open": 1, "overdue": 1}
 
         # the list: the case is there, and the overdue filter keeps it (its accept clock has run out)
         page.goto(f"{base}/cases?static=1")
@@ -184,6 +185,9 @@ def test_the_cases_page_lists_acts_and_reports(runtime: Runtime, browser: Browse
                             ).count() == 0
         server_view = api.get(f"/api/cases/{cid}").json()
         assert (server_view["stage"], server_view["team"]) == ("dispatched", "team-d1")
+        # no longer overdue (a fresh handling clock): the other page's badge clears on the push
+        other.wait_for_function("() => document.getElementById('case-badge').textContent === ''", timeout=30_000)
+        assert api.get("/api/cases/counts").json() == {"open": 1, "overdue": 0}
 
         page.screenshot(path=str(artifacts_dir / "cases-page.png"))
 
@@ -253,8 +257,12 @@ def test_an_operator_sees_only_its_company_and_no_buttons(runtime: Runtime, pw, 
     cid_b = made["VB1"]
     foreign = [c["id"] for c in api.get("/api/cases").json() if c["company"] == "A"]
     assert made["VA1"] in foreign
+    op_token = _login(runtime, OPERATOR)
+    opened = httpx.get(f"{runtime.base_url}/api/cases/counts", headers={"Authorization": f"Bearer {op_token}"},
+                       timeout=60).json()["open"]
+    assert (opened, api.get("/api/cases/counts").json()["open"]) == (1, len(api.get("/api/cases?open=true").json()))
     b = Browser(pw, {"width": 1400, "height": 900})
-    b.login(_login(runtime, OPERATOR))
+    b.login(op_token)
     page = b.page()
     try:
         page.goto(f"{runtime.base_url}/cases?static=1#case={cid_b}")
