@@ -183,7 +183,18 @@ class Sensors(msgspec.Struct, frozen=True, gc=False):
 
 DEFAULT_PROFILE = SensorProfile(name="default", load="status")
 NONE_PROFILE = SensorProfile(name="none")
-BUILTIN_PROFILES: dict[str, SensorProfile] = {"default": DEFAULT_PROFILE, "none": NONE_PROFILE}
+#: The simulator's terminals (`fleetwatch simulate --live jt808://…`): one data item per sensor, so "not
+#: reported" survives for every sensor set. Built in so that a demo or test gateway decodes them unconfigured.
+SIM_PROFILE = SensorProfile.model_validate({
+    "name": "fleetwatch_sim",
+    "cover_closed": {"item": 0x2A, "bit": 0},                          # IO status word: cover switch
+    "lifting": {"item": 0x25, "bit": 3},                               # extended signals: body lifted
+    "device_on": {"item": 0x2B, "channel": 0, "threshold": 1200},      # AD0: brush / pump motor current
+    "load": {"item": 0xE5, "byte": 0, "values": {0: "empty", 1: "half", 3: "full"}},
+    "drum": {"item": 0xE6, "byte": 0, "width": 2, "values": {0: "stopped", 1: "forward", 2: "reverse"}},
+})
+BUILTIN_PROFILES: dict[str, SensorProfile] = {"default": DEFAULT_PROFILE, "none": NONE_PROFILE,
+                                              "fleetwatch_sim": SIM_PROFILE}
 
 
 # -- compilation ---------------------------------------------------------------------------------------------
