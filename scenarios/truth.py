@@ -259,6 +259,18 @@ class Checker:
                 and f.speed_kmh < self.cfg.truth.moving_kmh]
         return Check(not near, f"{len(near)} stopped fixes at the point")
 
+    def _no_transfer_arrival(self, row: dict[str, Any]) -> Check:
+        """Stopped at one of its points in the window, and no fix inside the facility until the deadline."""
+        sched = next(s for s in self.sim.plans.collection_schedules if s.vehicle_id == row["vehicle_id"])
+        fac = self.city.places[row["place_id"]]
+        fs = self.fixes(row["vehicle_id"], row["start_ts_ms"], row["end_ts_ms"])
+        xy = np.array([self.xy(f) for f in fs]).reshape(-1, 2)
+        arrived = int(fac.contains(xy[:, 0], xy[:, 1]).sum()) if len(fs) else 0
+        pts = [self.city.places[p] for p in sched.points]
+        stopped = sum(1 for f, (x, y) in zip(fs, xy, strict=True) if f.speed_kmh < self.cfg.truth.moving_kmh
+                      and any(np.hypot(x - p.x, y - p.y) < float(p.radius_m or 30.0) for p in pts))
+        return Check(stopped > 0 and arrived == 0, f"{stopped} stopped fixes at its points, {arrived} at {fac.id}")
+
     def _banned_hours_work(self, row: dict[str, Any]) -> Check:
         banned = self.cfg.sanitation.banned_windows
         fs = [f for f in self._window(row) if f.device_on and _in_windows(self.minute(f.ts_ms), banned)]

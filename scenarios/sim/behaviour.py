@@ -498,7 +498,7 @@ def loaded_trip(ctx: Ctx, permit: Permit, site: Place, disp: Place, plan: Plan |
 VIOLATIONS = frozenset({"route_deviation", "unsealed_transport", "illegal_dumping", "suspected_dumping",
                         "out_of_window", "no_permit", "restricted_zone", "speeding", "signal_loss",
                         "mixer_discharge", "sweeping_too_fast", "missed_segment", "missed_collection",
-                        "banned_hours_work"})
+                        "banned_hours_work", "no_transfer_arrival"})
 
 
 def _cap_rest(path: Polyline, ctx: Ctx, caps: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
@@ -621,10 +621,27 @@ def refuse_truck(ctx: Ctx, points: list[Place], facility: Place, windows: list[s
     the schedule's window; parked otherwise.
 
     Violation missed_collection: one point is skipped, on a route that keeps away from it (a truck driving
-    through a point without stopping is a different question the rule may answer either way)."""
+    through a point without stopping is a different question the rule may answer either way).
+    Violation no_transfer_arrival: from the first window whose arrival deadline (window end +
+    `truth.arrival_within_s`) falls inside the period, the truck collects its round and drives home loaded,
+    on roads that keep away from the facility's fence."""
     city, sp = ctx.city, ctx.cfg.sanitation
     skip: set[str] = set()
     router = None
+    undelivered_from = None
+    if plan is not None and plan.kind == "no_transfer_arrival" and points:
+        tp = ctx.cfg.truth
+        occ = ctx.occurrences(windows)
+        ok = [k for k, (ws, we) in enumerate(occ) if we + tp.arrival_within_s + tp.margin_s <= ctx.t_end_s - 60.0]
+        far = float(np.hypot(facility.ring[:, 0] - facility.x, facility.ring[:, 1] - facility.y).max()) \
+            if facility.ring is not None else float(facility.radius_m or 50.0)
+        for clear_m in (60.0, 40.0) if ok else ():  # roads this far beyond the fence's farthest corner
+            router = _avoiding(city, facility, far + clear_m, city.places[city.home[ctx.vehicle.id]].node,
+                               [p.node for p in points])
+            if router is not None:
+                undelivered_from = ok[0]
+                plan.done = True
+                break
     if plan is not None and plan.kind == "missed_collection" and len(points) >= 2:
         for j in ctx.rng.permutation(len(points)):
             pt = points[int(j)]
@@ -649,13 +666,20 @@ def refuse_truck(ctx: Ctx, points: list[Place], facility: Place, windows: list[s
         return
     for n_occ, (ws, we) in enumerate(ctx.occurrences(windows)):
         park_until(ctx, ws + ctx.u((0.0, 240.0)))
+        if undelivered_from is not None:
+            if n_occ < undelivered_from:
+                _collection_round(ctx, points, facility, set(), None, we, None, window_start_s=ws)
+            else:
+                _collection_round(ctx, points, facility, set(), router, we, None, window_start_s=ws, deliver=False)
+            continue
         _collection_round(ctx, points, facility, skip if n_occ == 0 else set(), router if n_occ == 0 else None,
-                          we, plan if n_occ == 0 else None)
+                          we, plan if n_occ == 0 else None, window_start_s=ws)
     park_until(ctx, ctx.t_end_s)
 
 
 def _collection_round(ctx: Ctx, points: list[Place], facility: Place, skip: set[str], router: Router | None,
-                      window_end_s: float, plan: Plan | None) -> None:
+                      window_end_s: float, plan: Plan | None, window_start_s: float = 0.0, deliver: bool = True
+                      ) -> None:
     city, sp, tl = ctx.city, ctx.cfg.sanitation, ctx.tl
     assert tl is not None
     depot = city.places[city.home[ctx.vehicle.id]]
@@ -664,6 +688,7 @@ def _collection_round(ctx: Ctx, points: list[Place], facility: Place, skip: set[
         if pt.id in skip:
             continue
         go(ctx, pt.node, tag=f"to_point:{pt.id}", router=router)
+        leave(ctx)  # a point at the depot's (or facility's) gate: out of the yard first — bins are on the street
         stop = ctx.u(sp.collection_stop_s)
         t0 = tl.t_s
         tl.dwell(stop * 0.3, tag=f"collect:{pt.id}")
@@ -674,6 +699,16 @@ def _collection_round(ctx: Ctx, points: list[Place], facility: Place, skip: set[
         tl.set("load", load)
         tl.dwell(max(stop - (tl.t_s - t0), 5.0), tag=f"collect:{pt.id}")
         ctx.events.append({"what": "collected", "place": pt.id, "t0": t0, "t1": tl.t_s})
+    if not deliver:  # home with the refuse: the facility never sees this round
+        last = max((float(e["t0"]) for e in ctx.events if e["what"] == "collected" and e["t0"] >= window_start_s),
+                   default=None)
+        go(ctx, depot.node, tag="to_depot", router=router, into=depot)
+        if last is not None:
+            ctx.events.append({"what": "v:no_transfer_arrival", "t0": window_start_s,
+                               "t1": max(window_end_s, last) + ctx.cfg.truth.arrival_within_s,
+                               "window_start": window_start_s, "window_end": window_end_s,
+                               "facility": facility.id, "home": depot.id})
+        return
     go(ctx, facility.node, tag="to_facility", router=router, into=facility)
     tl.dwell(ctx.u((60.0, 180.0)), tag="queue")
     tl.set("lifting", True)
@@ -683,7 +718,8 @@ def _collection_round(ctx: Ctx, points: list[Place], facility: Place, skip: set[
     tl.dwell(ctx.u((60.0, 180.0)), tag="tipping")
     go(ctx, depot.node, tag="to_depot", router=router, into=depot)
     for pid in sorted(skip):
-        ctx.events.append({"what": "v:missed_collection", "t0": window_end_s, "t1": window_end_s, "place": pid})
+        ctx.events.append({"what": "v:missed_collection", "t0": window_end_s, "t1": window_end_s, "place": pid,
+                           "window_start": window_start_s, "facility": facility.id, "home": depot.id})
 
 
 def _avoiding(city: City, pt: Place, radius_m: float, home: int, needed: list[int]) -> Router | None:
@@ -746,14 +782,14 @@ def sanitation(ctx: Ctx, plan: WorkPlan | None, inject: Plan | None = None) -> N
             if t_b < ws:
                 _banned_work(ctx, inject, wparams)
         park_until(ctx, ws + ctx.u((0.0, 180.0)))
-        _work_round(ctx, plan, inject if n_occ == 0 else None, wparams, band, we)
+        _work_round(ctx, plan, inject if n_occ == 0 else None, wparams, band, we, window_start_s=ws)
     if kind == "banned_hours_work" and inject is not None and not inject.done:
         _banned_work(ctx, inject, wparams)
     park_until(ctx, ctx.t_end_s)
 
 
 def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DriveParams, band: tuple[float, float],
-                window_end_s: float) -> None:
+                window_end_s: float, window_start_s: float = 0.0) -> None:
     city, tl = ctx.city, ctx.tl
     assert tl is not None
     depot = city.places[city.home[ctx.vehicle.id]]
@@ -795,10 +831,10 @@ def _work_round(ctx: Ctx, plan: WorkPlan, inject: Plan | None, wparams: DrivePar
             drive_edges(ctx, ed, tag=f"work:{seg.id}", params=wparams, signals=False)
             tl.set("device_on", False)
             ctx.events.append({"what": "pass", "place": seg.id, "t0": t0, "t1": tl.t_s})
-    if ctx.node != depot.node:
-        go(ctx, depot.node, tag="to_depot", into=depot)
+    go(ctx, depot.node, tag="to_depot", into=depot)  # into the yard even when the last segment ends at its gate
     for sid in sorted(skip):
-        ctx.events.append({"what": "v:missed_segment", "t0": window_end_s, "t1": window_end_s, "place": sid})
+        ctx.events.append({"what": "v:missed_segment", "t0": window_end_s, "t1": window_end_s, "place": sid,
+                           "window_start": window_start_s, "home": depot.id})
 
 
 def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> tuple[Any, float]:
@@ -822,7 +858,10 @@ def _least_overlapping(ctx: Ctx, plan: WorkPlan) -> tuple[Any, float]:
 
 
 def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -> None:
-    """Transit to the next segment with the device still on, faster than the working band."""
+    """Transit to the next segment with the device still on, faster than the working band, for a stretch
+    (`sweeping_fast_s`; the near miss: `brief_fast_work_s`) — then the device goes off and the vehicle drives
+    on at its usual speed (a whole transit at 15 km/h would make the rest of its round late: missed work
+    the truth does not label)."""
     tl, tp = ctx.tl, ctx.cfg.truth
     assert tl is not None
     edges = ctx.city.router.route(ctx.node, dst)
@@ -832,27 +871,28 @@ def _fast_transit(ctx: Ctx, dst: int, inject: Plan, band: tuple[float, float]) -
     if inject.kind == "sweeping_too_fast":
         v = band[1] + ctx.u(tp.sweeping_excess_kmh)
         need = v / 3.6 * (tp.sweeping_min_s + 60.0)
+        on_s = ctx.u(tp.sweeping_fast_s)
     else:
         v = band[1] + ctx.u((3.0, 5.0))
         need = 0.0
-    if path.length_m < need + 100 or v / 3.6 * 0 > 1:
+        on_s = ctx.u(ctx.cfg.behaviour.brief_fast_work_s)
+    if path.length_m < need + 100:
         go(ctx, dst, tag="transit")
         return
-    p = drive_params(ctx, work_speed_kmh=v)
+    stretch_m = min(v / 3.6 * (on_s + 30.0), path.length_m - 50.0)
     leave(ctx)
     t0 = tl.t_s
     tl.set("device_on", True)
-    if inject.kind == "brief_fast_work":
-        # device on for only the first ~20–40 s of the transit
-        tl.drive(path, p, tag="transit:device_on")
-        tl.set("device_on", False, at_s=t0 + ctx.u(ctx.cfg.behaviour.brief_fast_work_s))
-    else:
-        tl.drive(path, p, tag="transit:device_on")
-        tl.set("device_on", False)
+    leg = tl.drive(path, ctx.params or drive_params(ctx), extra_caps=[(0.0, stretch_m, v)],
+                   tag="transit:device_on")
+    assert leg.profile is not None
+    at_end = t0 + float(np.interp(stretch_m, leg.profile.s_m, leg.profile.t_s))
+    off = min(t0 + on_s, at_end) if inject.kind == "brief_fast_work" else at_end
+    tl.set("device_on", False, at_s=off)
     ctx.node = dst
     inject.done = True
     ctx.events.append({"what": ("v:" if inject.kind in VIOLATIONS else "n:") + inject.kind, "t0": t0,
-                       "t1": tl.t_s, "band_max": band[1]})
+                       "t1": off, "band_max": band[1]})
 
 
 def _banned_work(ctx: Ctx, inject: Plan, wparams: DriveParams) -> None:

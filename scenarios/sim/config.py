@@ -158,6 +158,7 @@ class TruthParams(_M):
     zone_min_s: float = 30.0  # an entry into an active zone shorter than this is not labelled
     discharge_s: Range = (180.0, 420.0)
     banned_work_s: Range = (600.0, 1500.0)
+    arrival_within_s: float = 1800.0  # a refuse round must reach its facility this long after its window closed
     margin_s: float = 120.0  # injected episodes start/end at least this far inside the simulated period
 
 

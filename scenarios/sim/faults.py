@@ -107,8 +107,8 @@ def apply_faults(r: Reports, cfg: ScenarioConfig, rng: np.random.Generator, n_ve
                          np.array(gb, np.int64))
     out = out.take(np.flatnonzero(hit < 0))
     n = out.t_true_ms.size
-    # delivery: latency, connectivity outages back-filled in bulk, out-of-order, duplicates
-    recv = out.t_true_ms + np.round(rng.uniform(rep.latency_s[0], rep.latency_s[1], n) * 1000).astype(np.int64)
+    # delivery: connectivity outages back-filled in bulk (drawn per vehicle first, so that which fixes a
+    # protected span kept does not move every other vehicle's outage), latency, out-of-order, duplicates
     drop_v = np.flatnonzero(rng.random(n_vehicles) < cfg.dropout * cfg.hours)
     dv, da, db, dd = [], [], [], []
     for v in drop_v:
@@ -119,6 +119,7 @@ def apply_faults(r: Reports, cfg: ScenarioConfig, rng: np.random.Generator, n_ve
         db.append(a + d)
         dd.append(int(rng.uniform(*f.backfill_delay_s) * 1000))
         log.append({"what": "outage_backfilled", "vehicle": int(v), "a_ms": a, "b_ms": a + d})
+    recv = out.t_true_ms + np.round(rng.uniform(rep.latency_s[0], rep.latency_s[1], n) * 1000).astype(np.int64)
     hit = _intervals_hit(out.vehicle, out.t_true_ms, np.array(dv, np.int32), np.array(da, np.int64),
                          np.array(db, np.int64))
     inb = hit >= 0

@@ -51,16 +51,29 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
     kp = cfg.kinds[v.kind]
 
     def row(kind: str, a: float, b: float, place: str | None = None, xy: tuple[float, float] | None = None,
-            notes: dict[str, Any] | None = None, into: list[dict[str, Any]] | None = None) -> None:
+            notes: dict[str, Any] | None = None, into: list[dict[str, Any]] | None = None,
+            evidence: tuple[float, float] | None = None) -> None:
         if xy is None:
             x, y, _, _ = tl.true_at(np.array([a]))
             xy = (float(x[0]), float(y[0]))
         lon, lat = frame.to_lonlat(xy[0], xy[1])
+        ea, eb = evidence if evidence is not None else (a, b)
         (rows if into is None else into).append({
             "kind": kind, "vehicle_id": v.id, "start_ts_ms": cfg.start_ms + int(round(a * 1000)),
             "end_ts_ms": cfg.start_ms + int(round(b * 1000)), "place_id": place,
             "lon": round(float(lon), 7), "lat": round(float(lat), 7),
-            "notes": json.dumps(notes or {}, ensure_ascii=False, sort_keys=True)})
+            "notes": json.dumps(notes or {}, ensure_ascii=False, sort_keys=True),
+            # the span whose fixes show the episode (faults must not erase them): for missed work the whole
+            # window, not the instant the verdict is stamped at
+            "evidence_start_ts_ms": cfg.start_ms + int(round(min(ea, a) * 1000)),
+            "evidence_end_ts_ms": cfg.start_ms + int(round(max(eb, b) * 1000))})
+
+    def round_end(after_s: float, places: tuple[str, ...]) -> float:
+        """When the vehicle's round ends after `after_s`: it reaches one of `places` (its facility, its depot)
+        — the first moment the data can show that no more work of this round will follow."""
+        tags = tuple(f"enter:{p}" for p in places)
+        return min((leg.t0_s for leg in tl.legs if leg.t0_s >= after_s - 1e-6 and leg.tag in tags),
+                   default=float("inf"))  # at its gate (on the fence's edge)
 
     def inside(a: float, b: float) -> bool:
         return a >= lo and b <= hi
@@ -141,8 +154,28 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             elif span is not None:
                 row(kind, span[0], span[1], into=near)
         elif kind in ("missed_segment", "missed_collection"):
-            if lo < a <= hi + 1e-6:
-                row(kind, a, a, place=str(e["place"]))
+            ws = float(e.get("window_start", a))
+            # the miss is certain once the window has closed *and* the round is over (a round still out at the
+            # window's end may yet do the work late): when that is after the data ends, nothing shows it yet
+            done = "collected" if kind == "missed_collection" else "pass"
+            work = [float(x["t1"]) for x in events if x["what"] == done and ws <= float(x["t0"]) < a]
+            ends = (str(e["facility"]), str(e["home"])) if kind == "missed_collection" else (str(e["home"]),)
+            over = round_end(max(work, default=ws), ends) if "home" in e else a
+            seen = over <= hi
+            if lo < a <= hi + 1e-6 and seen:
+                row(kind, a, a, place=str(e["place"]), evidence=(ws, max(a, over)))
+        elif kind == "no_transfer_arrival":
+            # collected in the window, then nowhere near the facility's fence until the deadline (measured on the
+            # true track: a route brushing the fence may show as an arrival — a near miss, not labelled)
+            ws, we = float(e["window_start"]), float(e["window_end"])
+            collected = [x for x in events if x["what"] == "collected" and ws <= float(x["t0"]) < we]
+            if not collected or not (lo <= ws and b <= hi):
+                continue
+            t, x, y, _ = sample(ws, b)
+            fac = city.places[str(e["facility"])]
+            brush = fac.contains(x, y, pad_m=4.0 * cfg.noise_m).any()  # a noisy fix could land inside
+            row(kind, ws, b, place=fac.id, xy=(float(fac.x), float(fac.y)), into=near if brush else None,
+                notes={"points_collected": len(collected)})
         elif kind == "banned_hours_work":
             t, _, _, _ = sample(a, b)
             dev = tl.state_at("device_on", t, 0).astype(bool)

@@ -38,6 +38,7 @@ ELIGIBLE: dict[str, tuple[str, ...]] = {
                                                              "sweeper", "sprinkler"),
     "sweeping_too_fast": ("sweeper", "sprinkler"), "missed_segment": ("sweeper", "sprinkler"),
     "missed_collection": ("refuse_truck",), "banned_hours_work": ("sweeper", "sprinkler"),
+    "no_transfer_arrival": ("refuse_truck",),
 }
 NEAR_MISSES: dict[str, tuple[str, ...]] = {
     "gate_wait": ("muck_truck",), "congestion_stop": ("muck_truck",), "brief_overspeed": ("muck_truck",),
@@ -120,6 +121,15 @@ class Injector:
         if kind == "missed_collection":
             sc = self._sched_of.get(v.id)
             return sc is not None and len(sc.points) >= 3 and bool(sc.windows)
+        if kind == "no_transfer_arrival":  # a window whose arrival deadline the period sees
+            sc = self._sched_of.get(v.id)
+            if sc is None or not sc.points or not sc.windows:
+                return False
+            t = np.arange(-60.0, self._period_s() + 60.0, 60.0)
+            d = np.diff(np.concatenate([[0], in_windows(self._minutes(t), sc.windows).astype(np.int8), [0]]))
+            late = self._period_s() - self.cfg.truth.arrival_within_s - self.cfg.truth.margin_s
+            return any(a > 0 and t[b - 1] + 60.0 <= late
+                       for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
         return True
 
     def assign(self) -> None:
@@ -235,14 +245,15 @@ class Injector:
         def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
             if not rows:
                 return pl.DataFrame(schema=TRUTH_SCHEMA)
-            df = pl.DataFrame(rows, schema=TRUTH_SCHEMA)
+            df = pl.DataFrame([{k: r[k] for k in TRUTH_SCHEMA} for r in rows], schema=TRUTH_SCHEMA)
             return df.sort(["start_ts_ms", "vehicle_id", "kind"])
         return frame(self.truth), frame(self.near)
 
     def protected_intervals(self) -> list[tuple[int, int, int]]:
         idx = {v.id: i for i, v in enumerate(self.city.vehicles)}
         pad = int(self.cfg.truth.margin_s * 1000)
-        return [(idx[r["vehicle_id"]], int(r["start_ts_ms"]) - pad, int(r["end_ts_ms"]) + pad) for r in self.truth]
+        return [(idx[r["vehicle_id"]], int(r.get("evidence_start_ts_ms", r["start_ts_ms"])) - pad,
+                 int(r.get("evidence_end_ts_ms", r["end_ts_ms"])) + pad) for r in self.truth]
 
     def final_permits(self) -> list[Permit]:
         """The permits as issued: a no-permit violator is on none (or, every other one, on an expired one)."""

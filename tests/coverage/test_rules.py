@@ -157,3 +157,69 @@ def test_redelivering_everything_changes_nothing(episodes):
     key = lambda d: sorted((e.id, e.kind, e.start_ts_ms, e.end_ts_ms, e.severity, e.retracted)  # noqa: E731
                            for e in d.values() if e.kind in RULES)
     assert key(again) == key(episodes)
+
+
+def _until_data_ends(world: World, fx: pl.DataFrame) -> list:
+    """Arrival batches of a minute with time advancing, then the end of the data (no later `advance`)."""
+    eng = Engine(world, world.settings, rules=RULES)
+    fx = fx.with_columns(pl.col("ts_ms").alias("received_ts_ms"))
+    latest = {}
+    t, end = int(fx["ts_ms"].min()), int(fx["ts_ms"].max())
+    while t <= end:
+        for e in eng.process(fx.filter((pl.col("ts_ms") >= t) & (pl.col("ts_ms") < t + 60_000))):
+            latest[e.id] = e
+        for e in eng.advance(min(t + 60_000, end)):
+            latest[e.id] = e
+        t += 60_000
+    for e in eng.finish():
+        latest[e.id] = e
+    return [e for e in latest.values() if e.kind in RULES and not e.retracted]
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_round_ends_at_the_facility_so_a_skipped_point_is_missed_before_the_truck_is_home(delivered):
+    """R2 collects P4 and P6, skips P5 and tips at F before its window closes; the data ends at 06:05 while it
+    is still on the road, far from its depot. Having delivered after its last visit, it had finished its round:
+    P5 is missed (it used to wait for the truck to get home — past the end of the data, no verdict). A truck
+    that did not reach F is still out on its round when the data ends: no verdict yet."""
+    fences = [*FENCES, circle("P4", 0, 1500), circle("P5", 400, 1500), circle("P6", 800, 1500)]
+    vehicles = [*VEHICLES, Vehicle(id="R2", kind="refuse_truck", company="c1", sensors=("lifting",))]
+    plans = S.plans(schedules=[CollectionSchedule(id="CS-R2", vehicle_id="R2", company="c1",
+                                                  points=["P4", "P5", "P6"], windows=["05:00-06:00"], facility="F")])
+    world = World.build(fences=fences, vehicles=vehicles, permits=[], orders=[], settings=Settings(), plans=plans)
+    end = [2000, 0] if delivered else [1500, 700]
+    fx = pl.concat([home("R2", "04:50", "05:35"), _drive("R2", [[-300, -300], [0, 1500]], "05:35", 30.0, None, False),
+                    S.parked("R2", 0, 1500, S.at("05:39"), S.at("05:41"), 10, None, True),
+                    _drive("R2", [[0, 1500], [400, 1620], [800, 1500]], "05:41", 25.0, None, False),
+                    S.parked("R2", 800, 1500, S.at("05:44"), S.at("05:46"), 10, None, True),
+                    _drive("R2", [[800, 1500], end], "05:46", 25.0, None, False),
+                    S.parked("R2", *end, S.at("05:52"), S.at("05:57"), 10, None, delivered),
+                    _drive("R2", [end, [4000, 4000]], "05:57", 8.0, None, False)], how="diagonal_relaxed")
+    fx = fx.filter(pl.col("ts_ms") <= S.at("06:05")).sort("ts_ms")
+    got = [(e.kind, e.place_id) for e in _until_data_ends(world, fx)]
+    assert got == ([("missed_collection", "P5")] if delivered else [])
+
+
+def test_an_outage_back_filled_later_is_no_excuse_for_a_missed_point_or_a_missing_arrival():
+    """R1's fixes from 05:10 to 05:13 (the drive past P2) reach the server only at 05:40. Live, that hole
+    could have hidden a stop at P2 and an arrival at F; once the back-fill shows the truck drove by, it does
+    not any more: P2 is missed and F never reached, as with the data on time."""
+    world = World.build(fences=FENCES, vehicles=VEHICLES, permits=[], orders=[], settings=Settings(),
+                        plans=day_plans())
+    fx = fix_stream().with_columns(pl.col("ts_ms").alias("received_ts_ms"))
+    late = (pl.col("vehicle_id") == "R1") & pl.col("ts_ms").is_between(S.at("05:10", 5), S.at("05:13"))
+    assert fx.filter(late).height >= 10
+    fx = fx.with_columns(pl.when(late).then(S.at("05:40")).otherwise(pl.col("received_ts_ms"))
+                         .alias("received_ts_ms")).sort("received_ts_ms", "ts_ms")
+    eng = Engine(world, world.settings, rules=RULES)
+    latest = {}
+    t, end = int(fx["received_ts_ms"].min()), int(fx["received_ts_ms"].max())
+    while t <= end:
+        part = fx.filter((pl.col("received_ts_ms") >= t) & (pl.col("received_ts_ms") < t + 60_000))
+        for e in [*eng.process(part), *eng.advance(t + 60_000)]:
+            latest[e.id] = e
+        t += 60_000
+    for e in [*eng.advance(end + 3_600_000), *eng.finish()]:
+        latest[e.id] = e
+    got = sorted((e.kind, e.place_id) for e in latest.values() if not e.retracted and e.vehicle_id == "R1")
+    assert got == [("missed_collection", "P2"), ("no_transfer_arrival", "F")]

@@ -161,8 +161,11 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
     if todo.size and grace_s > 0:
         work = {"veh": cp.sched_veh[v["sched"]], "ts": v["ts"]}
         prog, end = round_bounds(veh[todo], ws[todo], we[todo], work, home, in_progress_s, grace_s)
+        prog, end = _delivered(rows["sched"][todo], ws[todo], we[todo], v, ev["arrivals"], prog, end)
+        arr_ts = ev["arrivals"]["ts"]
         newest = max(int(v["ts"].max()) if v["ts"].size else -1,
-                     int(home["ts"].max()) if home is not None and home["ts"].size else -1)
+                     int(home["ts"].max()) if home is not None and home["ts"].size else -1,
+                     int(arr_ts.max()) if arr_ts.size else -1)
         for k, r in enumerate(todo.tolist()):
             if not prog[k]:
                 continue
@@ -178,6 +181,32 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
     return {**rows, "window_start_ms": ws, "window_end_ms": we, "first_visit_ms": first, "dwell_s": dwell,
             "lift": lift, "visited": first >= 0, "late_visit_ms": late_first, "verdict": verdict,
             "round_end_ms": round_end, "arrival_ms": arrival}
+
+
+def _delivered(sched: np.ndarray, ws: np.ndarray, we: np.ndarray, v: dict[str, np.ndarray],
+               arrivals: dict[str, np.ndarray], prog: np.ndarray, end: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """A refuse round ends where the refuse goes: at the schedule's facility as well as at home. A truck that
+    reached its facility after its last visit of the window, before the window closed, had finished its round
+    (not in progress); one still out when the window closed finishes it at its first arrival there after the
+    close. (A truck that tips mid-round and comes back keeps collecting: only arrivals after the *last*
+    visit count.)"""
+    prog, end = prog.copy(), end.copy()
+    if arrivals["ts"].size == 0:
+        return prog, end
+    for i in range(sched.shape[0]):
+        a = arrivals["ts"][arrivals["sched"] == sched[i]]
+        if a.size == 0:
+            continue
+        mine = v["last"][(v["sched"] == sched[i]) & (v["ts"] >= ws[i]) & (v["ts"] < we[i])]
+        after = int(mine.max()) if mine.size else int(ws[i])
+        if ((a > after) & (a <= we[i])).any():
+            prog[i] = False
+            continue
+        later = a[a > we[i]]
+        if prog[i] and later.size:
+            end[i] = min(int(end[i]), int(later.min()))
+    return prog, end
 
 
 def _visits(point: np.ndarray, v: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray, n: int

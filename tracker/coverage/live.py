@@ -190,6 +190,7 @@ def note_vehicle_facts(state: CoverageState, batch: Any, cp: CompiledPlans, para
     plon = np.where(same_prev, np.r_[np.nan, lon[:-1]], last["lon"][vidx])
     plat = np.where(same_prev, np.r_[np.nan, lat[:-1]], last["lat"][vidx])
     phome = np.where(same_prev, np.r_[False, at_home[:-1]], last["home"][vidx])
+    _fill_gaps(state.logs["gaps"], veh, ts, lon, lat, at_home, params.gap_min_s)
     dt = batch.dt_s[rows]
     g = (dt >= params.gap_min_s)
     if g.any():
@@ -200,6 +201,49 @@ def note_vehicle_facts(state: CoverageState, batch: Any, cp: CompiledPlans, para
     state.logs["home"].add({"veh": veh, "ts": ts, "home": at_home, "n": np.ones(ts.size, np.int64)})
     end = np.r_[vidx[1:] != vidx[:-1], True]
     last["lon"][vidx[end]], last["lat"][vidx[end]], last["home"][vidx[end]] = lon[end], lat[end], at_home[end]
+
+
+def _fill_gaps(log: Log, veh: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray, at_home: np.ndarray,
+               gap_min_s: float) -> None:
+    """Fixes that arrive for a time already logged as a data gap (a connectivity outage back-filled later)
+    fill it: the gap is replaced by what is left of it before the first and after the last of them (when still
+    `gap_min_s` long). A gap seen live and back-filled since is no excuse for missed work."""
+    g = log.rows()
+    if not g or g["veh"].size == 0 or ts.size == 0:
+        return
+    order = np.lexsort((g["t0"], g["veh"]))
+    gv, g0, g1 = g["veh"][order].astype(np.int64), g["t0"][order], g["t1"][order]
+    i = np.searchsorted(gv * (1 << 42) + g0, veh.astype(np.int64) * (1 << 42) + ts, "left") - 1
+    ic = np.clip(i, 0, None)
+    hit = (i >= 0) & (gv[ic] == veh) & (ts > g0[ic]) & (ts < g1[ic])
+    if not hit.any():
+        return
+    f, j = np.flatnonzero(hit), ic[hit]
+    gaps = np.unique(j)
+    first = np.full(gv.size, np.iinfo(np.int64).max)
+    last = np.full(gv.size, np.iinfo(np.int64).min)
+    np.minimum.at(first, j, ts[f])
+    np.maximum.at(last, j, ts[f])
+    pick_first = {int(a): int(r) for a, r in zip(j.tolist(), f.tolist(), strict=True) if ts[r] == first[a]}
+    pick_last = {int(a): int(r) for a, r in zip(j.tolist(), f.tolist(), strict=True) if ts[r] == last[a]}
+    gone = order[gaps]
+    drop = set(zip(g["veh"][gone].tolist(), g["t1"][gone].tolist(), strict=True))
+    log.drop_where(lambda r: np.array([(a, b) in drop for a, b in zip(r["veh"].tolist(), r["t1"].tolist(),
+                                                                          strict=True)], bool))
+    pieces = []
+    gap_ms = gap_min_s * 1000
+    for a in gaps.tolist():
+        k = int(order[a])
+        r0, r1 = pick_first[a], pick_last[a]
+        if ts[r0] - g["t0"][k] >= gap_ms:
+            pieces.append((g["veh"][k], g["t0"][k], ts[r0], g["lon0"][k], g["lat0"][k], lon[r0], lat[r0],
+                           g["home0"][k], at_home[r0]))
+        if g["t1"][k] - ts[r1] >= gap_ms:
+            pieces.append((g["veh"][k], ts[r1], g["t1"][k], lon[r1], lat[r1], g["lon1"][k], g["lat1"][k],
+                           at_home[r1], g["home1"][k]))
+    if pieces:
+        cols = ("veh", "t0", "t1", "lon0", "lat0", "lon1", "lat1", "home0", "home1")
+        log.add({c: np.array([p[n] for p in pieces], dtype=g[c].dtype) for n, c in enumerate(cols)})
 
 
 def home_rows(state: CoverageState) -> dict[str, np.ndarray] | None:
