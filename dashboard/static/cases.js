@@ -72,7 +72,7 @@
         <td><span class="kind-badge">${FW.esc(kindLabel(c.kind))}</span></td>
         <td><span class="stage ${FW.esc(c.stage)}">${FW.esc(stageLabel(c.stage))}</span></td>
         <td>${c.priority === "urgent" ? `<span class="red">${FW.esc(t("cs_prio_urgent"))}</span>` : FW.esc(t("cs_prio_normal"))}</td>
-        <td>${FW.esc(c.vehicle_id || "—")}</td><td>${FW.esc(c.company || "—")}</td><td>${FW.esc(c.district || "—")}</td>
+        <td>${FW.esc(c.vehicle_id || "—")}</td><td class="co" title="${FW.esc(c.company || "")}">${FW.esc(c.company || "—")}</td><td>${FW.esc(c.district || "—")}</td>
         <td>${FW.esc(c.team || "—")}</td><td>${dueCell(c)}</td></tr>`).join("");
     const late = cases.filter((c) => overdueMin(c) >= 0).length;
     document.getElementById("count").textContent = `${cases.length} ${t("cs_found")}` +
@@ -209,7 +209,7 @@
     const body = { action: button.dataset.action, note: field("note").value, expected_version: detail.version };
     if (button.dataset.passed) body.passed = button.dataset.passed === "true";
     const team = field("team");
-    if (team && team.value.trim() && ["dispatch", "verify"].includes(body.action)) body.team = team.value.trim();
+    if (team && team.value.trim() && ["accept", "dispatch", "verify"].includes(body.action) && team.value.trim() !== (detail.team || "")) body.team = team.value.trim();
     const minutes = field("minutes");
     if (minutes && ["request_extension", "extend"].includes(body.action)) body.minutes = Number(minutes.value);
     const rating = field("rating");
