@@ -371,7 +371,11 @@ class CaseHub:
                 for _, entries in got or []:
                     for entry_id, fields in entries:
                         self.last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                        msg = orjson.loads(fields[b"e"])
+                        try:
+                            msg = orjson.loads(fields[b"e"])
+                        except (KeyError, orjson.JSONDecodeError):
+                            log.warning("case push: skipping malformed entry %s", self.last)
+                            continue
                         for sub in list(self.subs):
                             sub.offer(msg)
         finally:

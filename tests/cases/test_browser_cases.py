@@ -167,6 +167,14 @@ def test_the_cases_page_lists_acts_and_reports(runtime: Runtime, browser: Browse
         assert page.evaluate("() => window.fleetwatch.cases.errors.splice(0)")[0].startswith("dismiss: 422")
         assert api.get(f"/api/cases/{cid}").json()["stage"] == "collected"
 
+        # a malformed entry on the cases stream is skipped; the pushes after it still arrive (the badge below)
+        import redis
+
+        rc = redis.Redis.from_url(runtime.services.redis_url)
+        rc.xadd(f"{runtime.settings.bus.prefix}:cases", {b"x": b"no e field"})
+        rc.xadd(f"{runtime.settings.bus.prefix}:cases", {b"e": b"{not json"})
+        rc.close()
+
         # act through the UI: accept, then dispatch to the routed team; the stage changes in place and in the list
         page.click('#case-actions button[data-action="accept"]')
         _state(page, "s.cases.detail.stage === 'accepted'")
