@@ -87,7 +87,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("FLEETWATCH_CONFIG", "fleetwatch.toml"))
+        given = getattr(init_settings, "init_kwargs", {}).get("config")  # Settings(config=path) wins
+        toml_path = Path(given or os.environ.get("FLEETWATCH_CONFIG", "fleetwatch.toml"))
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))

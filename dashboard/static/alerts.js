@@ -74,7 +74,8 @@
     if (tr) select(tr.dataset.id);
   });
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
-  document.getElementById("reset").addEventListener("click", () => { form.reset(); load(); });
+  // (a control named "reset" inside the form would shadow form.reset(): hence the id and the prototype call)
+  document.getElementById("reset-filters").addEventListener("click", () => { HTMLFormElement.prototype.reset.call(form); load(); });
 
   // live: insert / update rows as alerts open, update and close
   FW.alertHandlers.push((msg) => {

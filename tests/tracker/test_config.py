@@ -44,3 +44,22 @@ def test_disabling_a_rule_removes_it_from_the_engine():
 
     s = Settings(rules={"speeding": {"enabled": False}})
     assert "speeding" not in {r.name for r in Engine(synth.world(s), s).rules}
+
+
+def test_a_city_file_is_read_from_the_config_argument_the_environment_or_the_working_directory(
+        tmp_path, monkeypatch):
+    """`Settings(config=path)` (the CLI's --config), FLEETWATCH_CONFIG and ./fleetwatch.toml each load the city's
+    TOML — every section, not only the typed ones; the argument wins over the environment."""
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("[city]\nutc_offset_min = 420\n[cases]\nmarker = 'a'\n")
+    b.write_text("[city]\nutc_offset_min = 540\n[cases]\nmarker = 'b'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLEETWATCH_CONFIG", raising=False)
+    assert Settings().cases == {} and Settings().city.utc_offset_min == 480
+    s = Settings(config=a)
+    assert s.city.utc_offset_min == 420 and s.cases == {"marker": "a"}
+    monkeypatch.setenv("FLEETWATCH_CONFIG", str(b))
+    assert Settings().cases == {"marker": "b"} and Settings(config=a).cases == {"marker": "a"}
+    monkeypatch.delenv("FLEETWATCH_CONFIG")
+    (tmp_path / "fleetwatch.toml").write_text(b.read_text())
+    assert Settings().city.utc_offset_min == 540
