@@ -6,8 +6,12 @@ started for all processes at once by the parent: each terminal reports one 0x020
 0x0704 back-fill batches after `backfill_after_s`, either `backfill_frames` of them (a burst after an
 outage) or continuously with `window` frames unanswered at most (`flood`: the capacity measurement).
 
-Fix times: each terminal has its own clock, one second per fix from `t0_ms`, so (vehicle, ts) never
-repeats and every fix is a distinct row in history.
+Fix times: each terminal has its own clock, one second per fix (the resolution of JT/T 808's BCD time)
+from `t0_ms` (default six hours ago), so (vehicle, ts) never repeats and every fix is a distinct row in
+history. A terminal that sends faster than one fix a second runs ahead of the wall clock.
+
+Each process reports the CPU time it spent from the start of the load until the last answer (`cpu_s`,
+summed over processes), so a bench can show how much of the machine the load generator itself took.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class LoadResult:
     frames_fail: int = 0
     unanswered: int = 0
     window_fixes_ok: int = 0  # acknowledged between go and go + duration
+    cpu_s: float = 0.0  # CPU seconds of the load processes from go until every answer was in (summed)
     window_s: float = 0.0
     go_wall: float = 0.0  # time.time() when the load phase started
     end_wall: float = 0.0  # time.time() when every frame was answered (or the drain timed out)
@@ -68,7 +73,7 @@ class LoadResult:
 
     def merge(self, o: LoadResult) -> LoadResult:
         for k in ("terminals", "ready", "refused", "frames_sent", "fixes_sent", "fixes_ok", "frames_ok", "frames_bad",
-                  "frames_fail", "unanswered", "window_fixes_ok"):
+                  "frames_fail", "unanswered", "window_fixes_ok", "cpu_s"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.setup_s = max(self.setup_s, o.setup_s)
         self.window_s = max(self.window_s, o.window_s)
@@ -142,6 +147,7 @@ async def run_terminals(spec: LoadSpec, phones: list[str], go: Any = None, ready
         while not go.is_set():
             await asyncio.sleep(0.01)
     t0_ms = spec.t0_ms or int(time.time() * 1000) - 6 * 3600 * 1000
+    cpu0 = time.process_time()
     start = time.monotonic()
     res.go_wall = time.time()
     end = start + spec.duration_s
@@ -201,6 +207,7 @@ async def run_terminals(spec: LoadSpec, phones: list[str], go: Any = None, ready
     while any(s.term.pending for s in sims) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     res.end_wall = time.time()
+    res.cpu_s = time.process_time() - cpu0
     for s in sims:
         st = s.term.stats
         res.frames_sent += st.frames_sent

@@ -10,6 +10,7 @@ DEFAULT partition stays empty and new partitions can always attach.
 from __future__ import annotations
 
 import io
+import logging
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
@@ -18,6 +19,8 @@ import polars as pl
 import psycopg
 
 from tracker.episode import Episode
+
+log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = (
     "vehicle_id", "ts", "lon", "lat", "h3", "speed_kmh", "heading_deg", "valid", "alarm", "status",
@@ -216,7 +219,9 @@ def write_fixes(conn: psycopg.Connection, df: pl.DataFrame) -> int:
             with conn.transaction(), conn.cursor() as cur:
                 _copy(cur, "fixes", df)
             return df.height
-        except psycopg.errors.UniqueViolation:
+        except psycopg.errors.UniqueViolation as exc:
+            log.info("history: %d fixes meet stored ones (%s); merging", df.height,
+                     exc.diag.message_detail or exc)
             _merge_left[key] = MERGE_AFTER_CONFLICT
     else:
         _merge_left[key] -= 1

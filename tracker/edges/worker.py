@@ -93,6 +93,7 @@ class Worker:
         self._recovered = False
         # receive → committed latency samples (ms), kept only when asked (the ingest bench): ≤ 64 per batch
         self.latencies_ms: list[float] | None = [] if record_latency else None
+        self.latency_at_s: list[float] = []  # wall time (time.time()) of each latency sample's commit
 
     # -- one step -------------------------------------------------------------------------------------------
     def _collect(self, block_ms: int, count: int) -> list[bus.Delivery]:
@@ -111,7 +112,10 @@ class Worker:
                 return claimed
         return bus.read_new(self.r, self.streams, self.consumer, count, block_ms)
 
-    def step(self, block_ms: int = 1000, count: int = 64) -> int:
+    def step(self, block_ms: int = 1000, count: int = 256) -> int:
+        """Read up to `count` entries per stream (whatever is there: at city load a step is a few ms of
+        traffic; with a backlog, big batches amortise the engine's and the commit's per-step costs), process,
+        commit, publish, acknowledge. Returns the number of fixes."""
         deliveries = self._collect(block_ms, count)
         frames = [d.frame for d in deliveries if d.frame.height]
         for d in deliveries:
@@ -131,8 +135,10 @@ class Worker:
                 history.upsert_alerts(self.conn, episodes)
                 self.trip_sink.write(self.conn, self.engine.trips.frame())
             if self.latencies_ms is not None:
-                rec = frame.get_column("received_ts_ms").to_numpy()
-                self.latencies_ms.extend((time.time() * 1000 - rec[:: max(1, len(rec) // 64)]).tolist())
+                rec = frame.get_column("received_ts_ms").to_numpy()[:: max(1, n // 64)]
+                now = time.time()
+                self.latencies_ms.extend((now * 1000 - rec).tolist())
+                self.latency_at_s.extend([now] * len(rec))
             self._publish(frame, episodes)
         episodes_t = self.engine.advance(int(time.time() * 1000))
         if episodes_t:
