@@ -223,3 +223,25 @@ def test_an_outage_back_filled_later_is_no_excuse_for_a_missed_point_or_a_missin
         latest[e.id] = e
     got = sorted((e.kind, e.place_id) for e in latest.values() if not e.retracted and e.vehicle_id == "R1")
     assert got == [("missed_collection", "P2"), ("no_transfer_arrival", "F")]
+
+
+def test_a_light_inside_a_later_point_on_the_way_out_does_not_close_the_slot_of_a_point_in_a_blackout():
+    """R3 reports no bin lifter, so a 30 s stop inside a point is a visit. It collects P7, waits at a light
+    inside P9 (a later point) on its way, then loses GPS for 15 minutes — time to collect P8 — and collects P9
+    when the signal returns. The blackout could hide P8: no missed_collection (signal_loss owns the story).
+    (P9's early 'visit' used to close P8's slot on the ordered round before the blackout: a false alert.)"""
+    fences = [*FENCES, circle("P7", 0, 2500), circle("P8", 400, 2500), circle("P9", 800, 2500)]
+    vehicles = [*VEHICLES, Vehicle(id="R3", kind="refuse_truck", company="c1", sensors=())]
+    plans = S.plans(schedules=[CollectionSchedule(id="CS-R3", vehicle_id="R3", company="c1",
+                                                  points=["P7", "P8", "P9"], windows=["05:00-06:00"], facility="F")])
+    world = World.build(fences=fences, vehicles=vehicles, permits=[], orders=[], settings=Settings(), plans=plans)
+    fx = pl.concat([home("R3", "04:50", "05:05"), _drive("R3", [[-300, -300], [0, 2500]], "05:05", 30.0, None),
+                    S.parked("R3", 0, 2500, S.at("05:11"), S.at("05:13"), 10, None, None),
+                    _drive("R3", [[0, 2500], [400, 2620], [800, 2500]], "05:13", 25.0, None),
+                    S.parked("R3", 800, 2500, S.at("05:15"), S.at("05:16"), 10, None, None),  # red light
+                    S.parked("R3", 800, 2500, S.at("05:31"), S.at("05:33"), 10, None, None),  # after the blackout
+                    _drive("R3", [[800, 2500], [-300, -300]], "05:33", 30.0, None), home("R3", "05:40", "06:40")],
+                   how="diagonal_relaxed").sort("ts_ms")
+    got = [(e.kind, e.place_id) for e in run(world, fx).values()
+           if e.vehicle_id == "R3" and e.kind == "missed_collection" and not e.retracted]
+    assert got == []

@@ -151,7 +151,8 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
     verdict = np.where(first >= 0, "collected", "missed").astype(object)
     miss = np.flatnonzero(verdict == "missed")
     if gp is not None and miss.size:
-        lo, hi = _order_bounds(rows, first, sp, ws, we, miss)
+        _, latest, _ = _visits(rows["point"], {**v, "last": v["ts"]}, ws, we, n)  # the latest visit's start
+        lo, hi = _order_bounds(rows, first, latest, sp, ws, we, miss)
         sub = {k: v[miss] for k, v in rows.items()}
         cap = _gap_capacity(sub, gp, sp, veh[miss], lo, hi, params)
         verdict[miss[cap >= visit_min_s]] = "unverified"
@@ -257,13 +258,15 @@ def _arrivals(rows: dict[str, np.ndarray], a: dict[str, np.ndarray], ws: np.ndar
     return np.where(f == big, -1, f)
 
 
-def _order_bounds(rows: dict[str, np.ndarray], first: np.ndarray, sp: SchedulePlaces, ws: np.ndarray,
-                  we: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _order_bounds(rows: dict[str, np.ndarray], first: np.ndarray, latest: np.ndarray, sp: SchedulePlaces,
+                  ws: np.ndarray, we: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where in time each point of `which` belongs on its ordered round: after the arrival at an earlier
     point and before the arrival at a later one (the window's edges when there are none). A data gap
     elsewhere in the round cannot have hidden the visit. (Arrivals, not departures: a truck passing an
-    earlier point again and waiting at a light inside it must not move the bound.) Visited out of order:
-    the order says nothing, the whole window."""
+    earlier point again and waiting at a light inside it must not move the bound; and a later point's
+    *latest* arrival — `latest`, the start of its last visit — since a truck without a lifter that waited at
+    a light inside a later point on its way out "visited" it early, and that must not close the slot
+    before the real visit.) Visited out of order: the order says nothing, the whole window."""
     lo, hi = ws[which].copy(), we[which].copy()
     key = rows["sched"].astype(np.int64) * (1 << 40) + rows["occ"]
     order = sp.point_order[rows["point"]]
@@ -271,7 +274,7 @@ def _order_bounds(rows: dict[str, np.ndarray], first: np.ndarray, sp: SchedulePl
     for k, a in enumerate(which.tolist()):
         same = (key == key[a]) & seen
         earlier = first[same & (order < order[a])]
-        later = first[same & (order > order[a])]
+        later = latest[same & (order > order[a])]
         if earlier.size:
             lo[k] = max(int(lo[k]), int(earlier.max()))
         if later.size:
