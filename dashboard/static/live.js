@@ -4,19 +4,30 @@
 // Two stacked deck.gl canvases: the base (tiles, density, roads, fences) redraws only when the view or a
 // layer toggle changes; the top one (vehicles, alarm halos, selection) redraws on every update and animation
 // frame. Every draw of a deck.gl canvas re-renders all its layers, and the road network is as costly to
-// draw as ~20,000 vehicles (both are instanced draws), so keeping it off the per-frame path halves the work
-// of every frame. Interpolated motion and pulsing halos cost a redraw per display frame: the page measures
-// how long its frames really take (requestAnimationFrame intervals, not the JavaScript time of a render,
-// which with software WebGL is a small part of it) and stops animating when frames are slow, and never
-// animates in quiet mode (`?static=1` / prefers-reduced-motion). Then it redraws once per update.
+// draw as ~20,000 vehicles, so keeping it off the per-frame path halves the work of every frame.
+//
+// What an animation frame costs, and why it is cheap (software WebGL — SwiftShader — is what headless
+// Chromium and GPU-less desktops get, and it pays for every byte uploaded and every sample shaded):
+// * motion is interpolated on the GPU: each update uploads the new positions (float64, split by deck.gl)
+//   and, per vehicle, the offset from where it is drawn now (float32); a frame then only changes one
+//   uniform (`animT`, static/points.js) — no per-frame JavaScript over the fleet, no per-frame upload;
+// * the layer's binary attributes keep their identity between updates (deck.gl re-uploads an attribute
+//   when its `{value}` object changes), and colours/radii are re-uploaded only when one actually changed;
+// * the vehicle canvas has no multisampling and no preserved drawing buffer (the points are antialiased in
+//   their fragment shader; MSAA would shade and resolve every sample of the 1.1 M-pixel canvas each frame).
+// The page still measures how long its frames really take (requestAnimationFrame intervals, not the
+// JavaScript time of a render) and stops animating when they are slow, and never animates in quiet mode
+// (`?static=1` / prefers-reduced-motion); then it redraws once per update. `?animate=1` animates always.
 (async function () {
   await FW.ready;
   const state = window.fleetwatch;
   Object.assign(state, { rendered: 0, messages: 0, frames: 0, roads: null, lastUpdate: 0, selected: null,
-                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0 });
+                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, uploads: 0,
+                         styleUploads: 0, animFrames: 0, animating: false });
   const store = new FWLiveStore();
   state.store = store;
   const ANIM_MS = 900, SLOW_MS = 60, FAST_MS = 30;
+  const params = new URLSearchParams(location.search);
   const container = document.getElementById("map");
   const baseBox = document.createElement("div");
   baseBox.className = "map map-base";
@@ -25,7 +36,11 @@
   const { deck: base, L } = FW.makeDeck(baseBox, view, ["TileLayer", "BitmapLayer"]);
   base.setProps({ controller: false, viewState: view, initialViewState: undefined,
                   onAfterRender: () => { state.baseRenders += 1; } });
-  const { deck } = FW.makeDeck(container, view);
+  // the vehicle canvas: created like FW.makeDeck's, with the WebGL context it needs (no MSAA, not preserved;
+  // `?msaa=1` restores the defaults, for comparison)
+  const glProps = params.get("msaa") === "1" ? {} : { webgl: { antialias: false, preserveDrawingBuffer: false } };
+  const deck = createDeck({ container, tooltip: false,
+                            jsonInput: { initialViewState: view, controller: true, layers: [], deviceProps: glProps } });
   window.fwDeck = deck;
   window.fwBaseDeck = base;
   const ui = { roads: true, fences: true, routes: true, density: false, hidden: new Set() };
@@ -38,30 +53,37 @@
     if (!v.transitionDuration) mirror(v);
   }
 
-  // -- arrays the vehicle layer reads. Every array deck.gl must re-upload is a new object (positions are
-  // double-buffered, styles copied on change); unchanged ones keep their identity and are not uploaded. ----
-  let cap = 0, pos = [null, null], which = 0, from, to, fill, line, radius, animStart = 0, animating = false;
-  let styleDirty = true, drewAt = 0, rafPending = false;
-  function ensure(n) {
-    if (n <= cap) return;
-    const next = Math.max(n, cap * 2, 1024);
-    const g = (old, Type, size) => { const a = new Type(next * size); if (old) a.set(old.subarray(0, Math.min(old.length, next * size))); return a; };
-    pos = [g(pos[0], Float64Array, 2), g(pos[1], Float64Array, 2)];
-    from = g(from, Float64Array, 2); to = g(to, Float64Array, 2);
+  // -- what the vehicle layer reads: `to` (where each vehicle is going, lon/lat float64) and `delta` (where it
+  // is drawn from, as an offset from `to`, float32), replaced at each update; styles, copied when changed. ----
+  let n = 0, to = new Float64Array(2), delta = new Float32Array(2), animStart = 0, animK = 1, animating = false;
+  let cap = 0, fill, line, radius, styleDirty = true, drewAt = 0, rafPending = false;
+  function ensure(m) {
+    if (m <= cap) return;
+    const next = Math.max(m, cap * 2, 1024);
+    const g = (old, Type, size) => { const a = new Type(next * size); if (old) a.set(old); return a; };
     fill = g(fill, Uint8Array, 4); line = g(line, Uint8Array, 4); radius = g(radius, Float32Array, 1);
     cap = next;
     styleDirty = true;
   }
   ensure(1024);
+  // where vehicle i is drawn now (k: the animation's progress), e.g. for halos and the selection ring
+  const drawnAt = (i, k = animK) => [to[2 * i] + delta[2 * i] * (1 - k), to[2 * i + 1] + delta[2 * i + 1] * (1 - k)];
   const OFFLINE = FW.vocab.colors.status.offline, ALARM = FW.vocab.colors.status.alarm;
+  const MOVING_LINE = [235, 242, 250, 200], STILL_LINE = [10, 14, 20, 220];
+  function put(arr, o, r, g, b, a) { // write one RGBA; true when it changed
+    if (arr[o] === r && arr[o + 1] === g && arr[o + 2] === b && arr[o + 3] === a) return false;
+    arr[o] = r; arr[o + 1] = g; arr[o + 2] = b; arr[o + 3] = a;
+    return true;
+  }
   function styleOf(i) {
     const kind = store.kindOf(i), motion = store.motionOf(i), alarm = store.inAlarm(i);
     const c = motion === "offline" ? OFFLINE : FW.color(kind);
-    fill.set([c[0], c[1], c[2], motion === "stopped" ? 150 : motion === "offline" ? 190 : 255], i * 4);
-    if (alarm) line.set([ALARM[0], ALARM[1], ALARM[2], 255], i * 4);
-    else line.set(motion === "moving" ? [235, 242, 250, 200] : [10, 14, 20, 220], i * 4);
-    radius[i] = ui.hidden.has(kind) ? 0 : alarm ? 34 : 26;
-    styleDirty = true;
+    let changed = put(fill, i * 4, c[0], c[1], c[2], motion === "stopped" ? 150 : motion === "offline" ? 190 : 255);
+    const l = alarm ? ALARM : motion === "moving" ? MOVING_LINE : STILL_LINE;
+    changed = put(line, i * 4, l[0], l[1], l[2], alarm ? 255 : l[3]) || changed;
+    const r = ui.hidden.has(kind) ? 0 : alarm ? 34 : 26;
+    if (radius[i] !== r) { radius[i] = r; changed = true; }
+    if (changed) styleDirty = true;
   }
   function restyleAll() { for (let i = 0; i < store.n; i++) styleOf(i); draw(); }
 
@@ -87,10 +109,11 @@
     base.setProps({ layers });
   }
 
-  // -- vehicle layers: one stable binary data object, new arrays only for what changed -------------------
-  // Vehicles are a point list (static/points.js: one draw, not one instance per vehicle); should that layer
-  // fail to build with this deck.gl bundle, the page falls back to deck.gl's ScatterplotLayer for good.
-  let usePoints = Boolean(window.FWPointLayer) && new URLSearchParams(location.search).get("points") !== "0";
+  // -- vehicle layers: one stable binary data object; its attribute objects change only with their arrays ----
+  // Vehicles are a point list (static/points.js: one draw, not one instance per vehicle, motion on the GPU);
+  // should that layer fail to build with this deck.gl bundle, the page falls back to deck.gl's
+  // ScatterplotLayer for good (motion then interpolated in JavaScript, positions uploaded per frame).
+  let usePoints = Boolean(window.FWPointLayer) && params.get("points") !== "0";
   state.vehicleLayer = usePoints ? "points" : "scatterplot";
   deck.setProps({ onError: (error, layer) => {
     if (usePoints && layer && layer.id === "vehicles") {
@@ -101,24 +124,40 @@
       draw();
     } else console.error(error);
   } });
-  let vehicleData = null, shown = { fill: null, line: null, radius: null };
-  function vehicleLayers() {
-    const n = store.n;
-    const p = pos[which];
-    if (styleDirty || !shown.fill) {
-      shown = { fill: fill.slice(0, Math.max(n, 1) * 4), line: line.slice(0, Math.max(n, 1) * 4),
-                radius: radius.slice(0, Math.max(n, 1)) };
+  let vehicleData = null, attrs = null, shownTo = null, shownDelta = null;
+  function vehicleAttributes() {
+    if (!vehicleData || vehicleData.length !== n) { vehicleData = { length: n, attributes: {} }; attrs = null; }
+    if (!attrs || styleDirty) {
+      const m = Math.max(n, 1);
+      attrs = { ...attrs, getFillColor: { value: fill.slice(0, m * 4), size: 4, normalized: true },
+                getLineColor: { value: line.slice(0, m * 4), size: 4, normalized: true },
+                getRadius: { value: radius.slice(0, m), size: 1 } };
       styleDirty = false;
+      state.styleUploads += 1;
     }
-    if (!vehicleData || vehicleData.length !== n) vehicleData = { length: n, attributes: {} };
-    vehicleData.attributes = {
-      getPosition: { value: p, size: 2 }, getFillColor: { value: shown.fill, size: 4, normalized: true },
-      getLineColor: { value: shown.line, size: 4, normalized: true }, getRadius: { value: shown.radius, size: 1 } };
+    if (usePoints) {
+      if (shownTo !== to || !attrs.getDelta) {
+        attrs = { ...attrs, getPosition: { value: to, size: 2 }, getDelta: { value: delta, size: 2 } };
+        shownTo = to;
+        state.uploads += 1;
+      }
+    } else { // fallback: positions interpolated here, a new array (an upload) per animation frame
+      const p = new Float64Array(Math.max(n, 1) * 2);
+      for (let j = 0; j < 2 * n; j++) p[j] = to[j] + delta[j] * (1 - animK);
+      attrs = { ...attrs, getPosition: { value: p, size: 2 } };
+      delete attrs.getDelta;
+      shownTo = null;
+    }
+    if (vehicleData.attributes !== attrs) vehicleData.attributes = attrs;
+    return vehicleData;
+  }
+  function vehicleLayers() {
+    const data = vehicleAttributes();
     const layers = [usePoints
-      ? new window.FWPointLayer({ id: "vehicles", data: vehicleData, pickable: true, radiusMinPixels: 3.5,
-                                  radiusMaxPixels: 11, lineWidthPixels: 1.2 })
+      ? new window.FWPointLayer({ id: "vehicles", data, pickable: true, radiusMinPixels: 3.5,
+                                  radiusMaxPixels: 11, lineWidthPixels: 1.2, animT: animK })
       : new L.ScatterplotLayer({
-        id: "vehicles", data: vehicleData, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
+        id: "vehicles", data, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
         radiusMinPixels: 3.5, radiusMaxPixels: 11, lineWidthUnits: "pixels", getLineWidth: 1.2,
       })];
     const alarmed = [];
@@ -127,15 +166,15 @@
     if (alarmed.length) {
       layers.push(new L.ScatterplotLayer({
         id: "alarm-halo", data: alarmed, pickable: false, stroked: true, filled: false, radiusUnits: "pixels",
-        getPosition: (i) => [p[2 * i], p[2 * i + 1]], getRadius: 10 + 8 * pulse, getLineColor: [...ALARM, 230 * (1 - pulse)],
+        getPosition: (i) => drawnAt(i), getRadius: 10 + 8 * pulse, getLineColor: [...ALARM, 230 * (1 - pulse)],
         lineWidthMinPixels: 2, updateTriggers: { getPosition: state.drawn, getRadius: pulse, getLineColor: pulse },
       }));
     }
     if (state.selected !== null) {
       const i = store.index.get(state.selected);
-      if (i !== undefined) layers.push(new L.ScatterplotLayer({
+      if (i !== undefined && i < n) layers.push(new L.ScatterplotLayer({
         id: "selected", data: [i], stroked: true, filled: false, radiusUnits: "pixels", getRadius: 16,
-        getPosition: (j) => [p[2 * j], p[2 * j + 1]], getLineColor: [255, 255, 255, 255], lineWidthMinPixels: 2,
+        getPosition: (j) => drawnAt(j), getLineColor: [255, 255, 255, 255], lineWidthMinPixels: 2,
         updateTriggers: { getPosition: state.drawn },
       }));
     }
@@ -143,7 +182,7 @@
   }
   function draw() {
     deck.setProps({ layers: vehicleLayers() });
-    state.rendered = store.n;
+    state.rendered = n;
     state.drawn += 1;
     drewAt = performance.now();
   }
@@ -153,11 +192,11 @@
     return stops[k].map((c, j) => Math.round(c + (stops[k + 1][j] - c) * r)).concat([200]);
   }
 
-  // -- animation: interpolate positions between updates and pulse alarm halos, while frames are fast ------
+  // -- animation: advance `animT` between updates and pulse alarm halos, while frames are fast -------------
   // frameMs: time from a draw to the first animation frame after deck.gl rendered it, i.e. what one redraw of
   // the top canvas really costs (with software WebGL the GL work runs after the JavaScript returns, and the
   // browser holds back the next frame until it is done). `?animate=1` animates whatever it costs.
-  const FORCE = new URLSearchParams(location.search).get("animate") === "1";
+  const FORCE = params.get("animate") === "1";
   state.smooth = !FW.quiet;
   state.frameMs = 0;
   let measuring = false;
@@ -181,13 +220,12 @@
   }
   function step(now) {
     rafPending = false;
-    const k = state.smooth ? Math.min(1, (now - animStart) / ANIM_MS) : 1;
     const moved = animating;
     if (animating) {
-      which ^= 1;
-      const p = pos[which], n2 = store.n * 2;
-      for (let j = 0; j < n2; j++) p[j] = from[j] + (to[j] - from[j]) * k;
-      if (k >= 1) animating = false;
+      animK = state.smooth ? Math.min(1, Math.max(0, (now - animStart) / ANIM_MS)) : 1;
+      if (animK >= 1) animating = false;
+      state.animating = animating;
+      state.animFrames += 1;
     }
     const pulsing = state.alarmed && state.smooth;
     pulse = pulsing ? (now % 1600) / 1600 : 0.35;
@@ -196,20 +234,27 @@
   }
 
   function onFrame(buf) {
-    const before = store.n;
-    const touched = store.frame(buf);
-    ensure(store.n);
-    const cur = pos[which];
-    for (let j = 0; j < store.n * 2; j++) from[j] = cur[j];
-    for (const i of touched) {
-      const isNew = i >= before && from[2 * i] === 0;
-      to[2 * i] = store.lon[i]; to[2 * i + 1] = store.lat[i];
-      if (isNew) { from[2 * i] = to[2 * i]; from[2 * i + 1] = to[2 * i + 1]; }
-      styleOf(i);
+    const before = n, m = store.ids.length; // the index table arrives before the frames that use it
+    ensure(m);
+    // new arrays (deck.gl uploads them once): targets, decoded straight into place, and each vehicle's
+    // offset from where it is drawn now
+    const k = animK, nextTo = new Float64Array(Math.max(m, 1) * 2), nextDelta = new Float32Array(Math.max(m, 1) * 2);
+    nextTo.set(to.subarray(0, 2 * before));
+    const touched = store.frame(buf, nextTo);
+    // from where each vehicle is drawn now (still on its way if the last animation has not finished); a
+    // vehicle never positioned before (0, 0) appears where it is (delta 0)
+    const back = state.smooth ? 1 - k : 0;
+    for (let i = 0, j = 0; i < before; i++, j += 2) {
+      if (to[j] === 0 && to[j + 1] === 0) continue;
+      nextDelta[j] = to[j] + delta[j] * back - nextTo[j];
+      nextDelta[j + 1] = to[j + 1] + delta[j + 1] * back - nextTo[j + 1];
     }
-    // vehicles not in this frame stay where they are
+    to = nextTo; delta = nextDelta; n = m;
+    for (const i of touched) styleOf(i);
     animStart = performance.now();
+    animK = state.smooth ? 0 : 1;
     animating = true;
+    state.animating = true;
     state.frames += 1;
     state.lastUpdate = store.t;
     if (touched.length && state.selected !== null && touched.includes(store.index.get(state.selected))) panelLive();
@@ -220,7 +265,7 @@
   let ws = null;
   function connect() {
     store.reset();
-    for (const a of [...pos, from, to]) a.fill(0);
+    n = 0; to = new Float64Array(2); delta = new Float32Array(2); animK = 1; animating = false;
     ws = FW.socket("/ws/live");
     ws.binaryType = "arraybuffer";
     status(t("connecting"));

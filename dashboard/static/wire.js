@@ -2,6 +2,7 @@
 // Keeps the fleet as typed arrays indexed by the connection's vehicle index, ready for deck.gl binary attributes.
 (function () {
   const HEADER = 16, RECORD = 20;
+  const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
   class LiveStore {
     constructor() { this.reset(); }
@@ -44,24 +45,38 @@
       return msg;
     }
 
-    // Binary position frame → the indexes it updated (Uint32Array).
-    frame(buf) {
+    // Binary position frame → the indexes it updated (Uint32Array). Decoded in place through typed-array views
+    // of the frame (records are 4-byte aligned, little-endian), straight into the store's arrays and, when
+    // given, into `xy` (interleaved lon/lat, what the vehicle layer uploads).
+    frame(buf, xy = null) {
       const dv = new DataView(buf);
       if (dv.getUint8(0) !== 1 || dv.getUint8(1) !== 1) throw new Error("not an fw-live/1 position frame");
       const count = dv.getUint32(4, true);
       this.t = dv.getFloat64(8, true);
+      if (buf.byteLength < HEADER + count * RECORD) throw new Error("truncated fw-live/1 frame");
       const touched = new Uint32Array(count);
-      for (let k = 0, o = HEADER; k < count; k++, o += RECORD) {
-        const i = dv.getUint32(o, true);
-        touched[k] = i;
-        this.lon[i] = dv.getInt32(o + 4, true) / 1e6;
-        this.lat[i] = dv.getInt32(o + 8, true) / 1e6;
-        this.speed[i] = dv.getUint8(o + 12);
-        this.heading[i] = dv.getUint8(o + 13) * 2;
-        this.flags[i] = dv.getUint8(o + 14);
-        this.alarms[i] = dv.getUint8(o + 15);
-        this.sensors[i] = dv.getUint16(o + 16, true);
-        this.ts[i] = this.t - dv.getUint16(o + 18, true) * 1000;
+      const { lon, lat, speed, heading, flags, alarms, sensors, ts } = this, t = this.t;
+      if (LITTLE) {
+        const w = new Int32Array(buf, HEADER, count * 5), b = new Uint8Array(buf, HEADER, count * RECORD);
+        const h = new Uint16Array(buf, HEADER, count * 10);
+        for (let k = 0, o = 0; k < count; k++, o += 5) {
+          const i = w[o] >>> 0, x = w[o + 1] / 1e6, y = w[o + 2] / 1e6, bo = o * 4, ho = o * 2;
+          touched[k] = i;
+          lon[i] = x; lat[i] = y;
+          if (xy) { xy[2 * i] = x; xy[2 * i + 1] = y; }
+          speed[i] = b[bo + 12]; heading[i] = b[bo + 13] * 2; flags[i] = b[bo + 14]; alarms[i] = b[bo + 15];
+          sensors[i] = h[ho + 8]; ts[i] = t - h[ho + 9] * 1000;
+        }
+      } else {
+        for (let k = 0, o = HEADER; k < count; k++, o += RECORD) {
+          const i = dv.getUint32(o, true), x = dv.getInt32(o + 4, true) / 1e6, y = dv.getInt32(o + 8, true) / 1e6;
+          touched[k] = i;
+          lon[i] = x; lat[i] = y;
+          if (xy) { xy[2 * i] = x; xy[2 * i + 1] = y; }
+          speed[i] = dv.getUint8(o + 12); heading[i] = dv.getUint8(o + 13) * 2; flags[i] = dv.getUint8(o + 14);
+          alarms[i] = dv.getUint8(o + 15); sensors[i] = dv.getUint16(o + 16, true);
+          ts[i] = t - dv.getUint16(o + 18, true) * 1000;
+        }
       }
       this.n = this.ids.length;
       return touched;

@@ -120,6 +120,42 @@ def test_live_map_renders_every_vehicle_and_opens_its_panel(runtime, world, page
     no_dropped_sockets(page)
 
 
+def test_live_map_decodes_positions_and_moves_vehicles_on_the_gpu(runtime, world, page, rclient):  # noqa: ANN001
+    """Every record decoded in place where it belongs; an update uploads the vehicles' positions once and the
+    animation frames that follow upload nothing (motion is a uniform, static/points.js), ending where the
+    server says each vehicle is — drawn there and picked there."""
+    page.goto(f"{runtime.base_url}/?animate=1")
+    page.wait_for_function(f"window.fleetwatch.rendered === {N} && window.fleetwatch.frames >= 1", timeout=WAIT)
+    fleet = world["fleet"]
+    decoded = page.evaluate("""() => { const s = window.fleetwatch.store;
+        return s.ids.map((id, i) => [id, s.lon[i], s.lat[i], s.speed[i], s.heading[i], s.inAlarm(i)]); }""")
+    want = {v.id: st for v, st in zip(fleet, seed.live_states(fleet, 0, alarm={"V00012": ["x"]}), strict=True)}
+    assert len(decoded) == N
+    for vid, lon, lat, speed, heading, alarm in decoded:
+        st = want[vid]
+        assert (round(lon, 6), round(lat, 6)) == (st["lon"], st["lat"]), vid
+        assert speed == round(st["speed_kmh"]) and abs(heading - st["heading_deg"]) <= 2 and alarm == (vid == "V00012")
+    page.wait_for_function("!window.fleetwatch.animating", timeout=WAIT)
+    before = page.evaluate("({ up: window.fleetwatch.uploads, frames: window.fleetwatch.frames })")
+    moved = seed.live_states(fleet, int(time.time() * 1000) + 1000, t_s=300.0, alarm={"V00012": ["suspected_dumping"]})
+    seed.publish(rclient, world["names"], moved)
+    page.wait_for_function(f"window.fleetwatch.frames > {before['frames']} && !window.fleetwatch.animating",
+                           timeout=WAIT)
+    after = page.evaluate("({ up: window.fleetwatch.uploads, frames: window.fleetwatch.frames, "
+                          "drawn: window.fleetwatch.animFrames })")
+    updates = after["frames"] - before["frames"]
+    assert after["up"] - before["up"] == updates  # one position upload per update …
+    assert after["drawn"] > updates  # … however many animation frames were drawn in between
+    picked = page.evaluate("""(want) => { const s = window.fleetwatch.store, i = s.index.get('V00012');
+        const [x, y] = window.fwDeck.getViewports()[0].project(want);
+        const hit = window.fwDeck.pickObject({ x, y, radius: 2, layerIds: ['vehicles'] });
+        return hit && [s.ids[hit.index], s.lon[i], s.lat[i]]; }""", [moved[12]["lon"], moved[12]["lat"]])
+    assert picked == ["V00012", moved[12]["lon"], moved[12]["lat"]]
+    # back where the other tests expect the fleet
+    seed.publish(rclient, world["names"], seed.live_states(fleet, int(time.time() * 1000) + 2000,
+                                                          alarm={"V00012": ["suspected_dumping"]}))
+
+
 def test_toast_appears_when_an_alert_fires(runtime, world, page, db, rclient, artifacts_dir):  # noqa: ANN001
     page.goto(f"{runtime.base_url}/?static=1")
     page.wait_for_function("window.fleetwatch.alertsReady === true && window.fleetwatch.rendered > 0", timeout=WAIT)
