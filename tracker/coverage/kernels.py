@@ -113,8 +113,9 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
     """Where a segment folds back on itself (a loop, a dual carriageway with a U-turn, a roundabout) a fix
     has several candidate measures. Pick one per fix so that the stream's moves agree with the reported
     speeds and keep their direction: a shortest path (Viterbi) per (vehicle, segment, occurrence) stream
-    over (candidate, direction) states, step cost | |Δs| − v̄·Δt | + a turn cost when the direction flips
-    (moves under `still_m` keep it) + dist_weight · distance from the centreline. Vehicles turn round at a
+    over (candidate, direction) states, step cost |Δs − v̄·Δt| signed by the state's direction (standing
+    still, v̄ ≈ 0, either way) + a turn cost when the direction flips + dist_weight · distance from the
+    centreline. (`still_m` is kept for the signature: the signed cost needs no jitter threshold.) Vehicles turn round at a
     segment's ends (the next pass): `turn_cost_m` within `end_zone_m` of an end, `mid_turn_cost_m` elsewhere —
     a fold makes a mid-segment "turn" look as plausible as going on, and going on is what vehicles do. Input
     sorted by
@@ -147,20 +148,20 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
             for r in range(prev_a, prev_b):
                 ds = s[q] - s[r]
                 expect = 0.5 * (speed_ms[q] + speed_ms[r]) * dt
-                base = abs(abs(ds) - expect)
                 for dr in range(2):
-                    if abs(ds) < still_m:
-                        dq = dr
-                    else:
-                        dq = 1 if ds > 0 else 0
-                    turn = 0.0
-                    if dq != dr:
-                        edge = min(s[r], seg_len[seg[r]] - s[r])
-                        turn = turn_cost_m if edge <= end_zone_m else mid_turn_cost_m
-                    c = cost[r, dr] + base + turn
-                    if c < c_best[dq]:
-                        c_best[dq] = c
-                        a_best[dq] = r * 2 + dr
+                    for dq in range(2):
+                        # the move against the direction the state says: |Δs − (±v̄·Δt)|, so that a run of
+                        # small steps backwards costs as much as one big one (a fold's mirror image walking
+                        # down to the fold and up again used to turn for free, step by step under still_m)
+                        base = abs(ds - (expect if dq == 1 else -expect))
+                        turn = 0.0
+                        if dq != dr:
+                            edge = min(s[r], seg_len[seg[r]] - s[r])
+                            turn = turn_cost_m if edge <= end_zone_m else mid_turn_cost_m
+                        c = cost[r, dr] + base + turn
+                        if c < c_best[dq]:
+                            c_best[dq] = c
+                            a_best[dq] = r * 2 + dr
             for d in range(2):
                 cost[q, d] = c_best[d] + dist_weight * dist[q]
                 back[q, d] = a_best[d]
