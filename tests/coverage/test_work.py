@@ -106,6 +106,19 @@ def test_a_segment_that_folds_back_and_goes_on_is_covered_whichever_way_the_nois
     assert all(g["coverage_pct"] > 95 and g["passes_done"] == 1 for g in got), [g["coverage_pct"] for g in got]
 
 
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_one_fix_thrown_into_the_folded_back_carriageway_is_left_out_not_followed(k):
+    """A fold with its carriageways 16 m apart; one fix lands 30 m across — out of its own corridor, inside
+    the other one — so its only candidate is its mirror image. The chooser leaves that fix out rather than
+    read the stretch before it backwards (85-91 % instead of 100 % when it could not skip)."""
+    line = np.array([[0.0, 0.0], [150.0, 0.0], [158.0, 8.0], [150.0, 16.0], [0.0, 16.0], [-60.0, 150.0]])
+    xy, ts = S.drive(line, S.at("05:10"), 5.0)
+    xy = xy.copy()
+    xy[k, 1] += 30.0
+    got = coverage_of(S.plans(S.work_plan("V1", [line])), S.fixes("V1", xy, ts, 5.0, True))[("V1-s1", 0)]
+    assert got["coverage_pct"] > 99 and got["passes_done"] == 1
+
+
 def test_a_multipath_jump_neither_adds_a_pass_nor_loses_the_stretch():
     xy, ts = S.drive(S.straight(500), S.at("05:10"), 5.0)
     xy = xy.copy()

@@ -107,19 +107,43 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
     return k, out_row, out_seg, out_s, out_d
 
 
+@nb.njit(cache=True, inline="always")
+def _from(q, ra, rb, extra, ts, seg, s, speed_ms, cost, turn_cost_m, seg_len, end_zone_m, mid_turn_cost_m, c_best,
+          a_best):
+    """Best way into candidate q from the rows [ra, rb) of an earlier group (+ `extra`)."""
+    for r in range(ra, rb):
+        ds = s[q] - s[r]
+        expect = 0.5 * (speed_ms[q] + speed_ms[r]) * (ts[q] - ts[r])
+        for dr in range(2):
+            for dq in range(2):
+                # a move against the direction the state says costs its signed size |Δs − (±v̄·Δt)|: a run of
+                # small steps backwards costs as much as one big one (a fold's mirror image walking down to
+                # the fold and up again used to turn for free, step by step under a reversal threshold)
+                base = abs(ds - (expect if dq == 1 else -expect))
+                turn = 0.0
+                if dq != dr:
+                    edge = min(s[r], seg_len[seg[r]] - s[r])
+                    turn = turn_cost_m if edge <= end_zone_m else mid_turn_cost_m
+                c = cost[r, dr] + base + turn + extra
+                if c < c_best[dq]:
+                    c_best[dq] = c
+                    a_best[dq] = r * 2 + dr
+
+
 @nb.njit(cache=True)
-def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, turn_cost_m, still_m, seg_len,
+def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, turn_cost_m, skip_cost_m, seg_len,
            end_zone_m, mid_turn_cost_m):
     """Where a segment folds back on itself (a loop, a dual carriageway with a U-turn, a roundabout) a fix
     has several candidate measures. Pick one per fix so that the stream's moves agree with the reported
     speeds and keep their direction: a shortest path (Viterbi) per (vehicle, segment, occurrence) stream
     over (candidate, direction) states, step cost |Δs − v̄·Δt| signed by the state's direction (standing
     still, v̄ ≈ 0, either way) + a turn cost when the direction flips + dist_weight · distance from the
-    centreline. (`still_m` is kept for the signature: the signed cost needs no jitter threshold.) Vehicles turn round at a
-    segment's ends (the next pass): `turn_cost_m` within `end_zone_m` of an end, `mid_turn_cost_m` elsewhere —
-    a fold makes a mid-segment "turn" look as plausible as going on, and going on is what vehicles do. Input
-    sorted by
-    (vkey, seg, occ, ts, dist); a gap longer than `break_ms`, or a fix that was not working (device off,
+    centreline. Vehicles turn round at a segment's ends (the next pass): `turn_cost_m` within `end_zone_m`
+    of an end, `mid_turn_cost_m` elsewhere — a fold makes a mid-segment "turn" look as plausible as going
+    on, and going on is what vehicles do. A fix may be left out for `skip_cost_m` (the path goes from the
+    fix before it to the fix after it): GPS noise can throw one fix out of its own carriageway's corridor
+    while it stays inside the folded-back one, and its only candidate is then the mirror image. Input sorted
+    by (vkey, seg, occ, ts, dist); a gap longer than `break_ms`, or a fix that was not working (device off,
     too fast: a transit along the segment says nothing about which way the work goes), restarts the path.
     Returns a keep mask."""
     n = ts.shape[0]
@@ -128,43 +152,38 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
     back = np.full((n, 2), -1, np.int64)  # previous state as row * 2 + direction
     i = 0
     prev_a, prev_b = -1, -1  # previous group [a, b)
+    prev2_a, prev2_b = -1, -1  # the group before it, when linked to it
     while i < n:
         j = i + 1
         while j < n and vkey[j] == vkey[i] and seg[j] == seg[i] and occ[j] == occ[i] and ts[j] == ts[i]:
             j += 1
         linked = (prev_a >= 0 and vkey[prev_a] == vkey[i] and seg[prev_a] == seg[i] and occ[prev_a] == occ[i]
                   and ts[i] - ts[prev_a] <= break_ms and state[prev_a] <= ST_PAUSED)
+        skip = linked and prev2_a >= 0 and ts[i] - ts[prev2_a] <= break_ms
         if not linked and prev_a >= 0:
             _backtrack(prev_a, prev_b, cost, back, keep)
+        c_best = np.full(2, np.inf)
+        a_best = np.full(2, -1, np.int64)
         for q in range(i, j):
             if not linked:
                 for d in range(2):
                     cost[q, d] = dist_weight * dist[q]
                     back[q, d] = -1
                 continue
-            dt = ts[i] - ts[prev_a]
-            c_best = np.full(2, np.inf)
-            a_best = np.full(2, -1, np.int64)
-            for r in range(prev_a, prev_b):
-                ds = s[q] - s[r]
-                expect = 0.5 * (speed_ms[q] + speed_ms[r]) * dt
-                for dr in range(2):
-                    for dq in range(2):
-                        # the move against the direction the state says: |Δs − (±v̄·Δt)|, so that a run of
-                        # small steps backwards costs as much as one big one (a fold's mirror image walking
-                        # down to the fold and up again used to turn for free, step by step under still_m)
-                        base = abs(ds - (expect if dq == 1 else -expect))
-                        turn = 0.0
-                        if dq != dr:
-                            edge = min(s[r], seg_len[seg[r]] - s[r])
-                            turn = turn_cost_m if edge <= end_zone_m else mid_turn_cost_m
-                        c = cost[r, dr] + base + turn
-                        if c < c_best[dq]:
-                            c_best[dq] = c
-                            a_best[dq] = r * 2 + dr
+            c_best[:] = np.inf
+            a_best[:] = -1
+            _from(q, prev_a, prev_b, 0.0, ts, seg, s, speed_ms, cost, turn_cost_m, seg_len, end_zone_m,
+                  mid_turn_cost_m, c_best, a_best)
+            if skip:
+                _from(q, prev2_a, prev2_b, skip_cost_m, ts, seg, s, speed_ms, cost, turn_cost_m, seg_len,
+                      end_zone_m, mid_turn_cost_m, c_best, a_best)
             for d in range(2):
                 cost[q, d] = c_best[d] + dist_weight * dist[q]
                 back[q, d] = a_best[d]
+        if linked:
+            prev2_a, prev2_b = prev_a, prev_b
+        else:
+            prev2_a, prev2_b = -1, -1
         prev_a, prev_b = i, j
         i = j
     if prev_a >= 0:

@@ -138,7 +138,7 @@ def _choose(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams)
     order = sub[np.lexsort((p["dist"][sub], ts[sub], oc[sub], sg[sub], vk[sub]))]
     keep = K.choose(vk[order], sg[order], oc[order], ts[order], p["s"][order], p["dist"][order], p["state"][order],
                     p["speed"][order] / 3600.0, params.bridge_max_gap_s * 1000.0, 1.0, params.reverse_min_m,
-                    params.reverse_min_m, cp.seg_len_m, 2 * params.end_snap_m, 10 * params.reverse_min_m)
+                    2 * params.reverse_min_m, cp.seg_len_m, 2 * params.end_snap_m, 10 * params.reverse_min_m)
     drop = np.zeros(ts.size, bool)
     drop[order[~keep]] = True
     if not drop.any():
