@@ -28,8 +28,11 @@ def test_bad_database_url_gives_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_embedded_servers_start_reuse_and_stop(tmp_path):
-    settings = Settings(data_dir=tmp_path / "d")
+def test_embedded_servers_start_reuse_and_stop(tmp_path, monkeypatch):
+    """From a working directory with the data dir given relative to it — the default `.fleetwatch` of
+    `make demo` (Redis chdirs to its --dir before binding its socket: a relative socket path broke there)."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path("d"))
     first = ensure_services(settings)
     try:
         assert first.redis_url.startswith("unix://")

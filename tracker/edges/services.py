@@ -47,7 +47,7 @@ def _redis_binary() -> str:
 
 def _socket_path(data_dir: Path, name: str) -> Path:
     """Unix socket paths are limited to ~108 bytes; fall back to a short, stable path under /tmp."""
-    path = data_dir / name
+    path = data_dir.resolve() / name  # absolute: Redis chdirs to its --dir before it binds the socket
     if len(str(path)) <= _UNIX_PATH_MAX:
         return path
     digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
@@ -244,7 +244,7 @@ def check_redis(url: str) -> None:
 
 def ensure_services(settings: Settings) -> Services:
     """Start or reuse the embedded servers, or check the external ones. Raises `ServiceError` (one line)."""
-    data_dir = Path(settings.data_dir)
+    data_dir = Path(settings.data_dir).resolve()  # the default `.fleetwatch` is relative to the working dir
     emb_redis = emb_pg = None
     if settings.redis_url:
         redis_url = settings.redis_url
