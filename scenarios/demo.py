@@ -56,6 +56,7 @@ def load_reference(database_url: str, sim: Any) -> None:
     """Write the simulated city's reference data through the same stores the import commands use."""
     from geofences.geojson import load_fences
     from geofences.store import save_fences
+    from tracker.edges.coverage_store import save_plans
     from tracker.edges.refstore import save_docs, save_vehicles
 
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -64,6 +65,8 @@ def load_reference(database_url: str, sim: Any) -> None:
             save_fences(conn, load_fences(sim.fence_collection), actor="demo")
             save_docs(conn, "permit", list(sim.permits), actor="demo")
             save_docs(conn, "order", list(sim.orders), actor="demo")
+            if sim.plans is not None:  # sweeping plans and refuse rounds: the coverage page and rules
+                save_plans(conn, sim.plans, actor="demo")
 
 
 DEMO_USER = "demo"

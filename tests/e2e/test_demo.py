@@ -118,7 +118,13 @@ def test_demo_end_to_end(tmp_path: Path, artifacts_dir: Path):
         svc = ensure_services(Settings(data_dir=data_dir))
         with psycopg.connect(svc.database_url) as conn:
             vehicle_ids = {r[0] for r in conn.execute("SELECT vehicle_id FROM vehicles")}
+            kinds = {r[0] for r in conn.execute("SELECT DISTINCT kind FROM vehicles")}
         assert len(vehicle_ids) == VEHICLES
+        # the sanitation manager's work plans are there too (coverage page and rules)
+        plans = httpx.get(f"{base}/api/coverage/plans", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert plans.status_code == 200, plans.text
+        if kinds & {"sweeper", "sprinkler"}:
+            assert plans.json()["work_plans"], plans.json()
 
         # websocket: positions for every vehicle
         decoder = LiveDecoder()  # the binary fw-live/1 protocol, decoded as the page does
