@@ -245,3 +245,26 @@ def test_a_light_inside_a_later_point_on_the_way_out_does_not_close_the_slot_of_
     got = [(e.kind, e.place_id) for e in run(world, fx).values()
            if e.vehicle_id == "R3" and e.kind == "missed_collection" and not e.retracted]
     assert got == []
+
+
+def test_a_truck_stopped_at_the_point_as_its_gps_comes_back_is_unverified_not_missed():
+    """R4 (lifter reported) loses GPS 700 m before P10 and gets it back two minutes later, stopped inside P10
+    with the lifter down: the lift was in the hole. Too short to drive there and back, but the truck was at
+    the point at the edge of the gap — unverified, not a missed collection (it used to be)."""
+    fences = [*FENCES, circle("P10", 1200, 3500), circle("P11", 1600, 3500)]
+    vehicles = [*VEHICLES, Vehicle(id="R4", kind="refuse_truck", company="c1", sensors=("lifting",))]
+    plans = S.plans(schedules=[CollectionSchedule(id="CS-R4", vehicle_id="R4", company="c1",
+                                                  points=["P10", "P11"], windows=["05:00-06:00"], facility="F")])
+    world = World.build(fences=fences, vehicles=vehicles, permits=[], orders=[], settings=Settings(), plans=plans)
+    fx = pl.concat([home("R4", "04:50", "05:05"),
+                    _drive("R4", [[-300, -300], [1200, 2800], [1200, 3500]], "05:05", 30.0, None, False),
+                    S.parked("R4", 1200, 3500, S.at("05:13", 20), S.at("05:14"), 10, None, True),
+                    S.parked("R4", 1200, 3500, S.at("05:14"), S.at("05:15"), 10, None, False),
+                    _drive("R4", [[1200, 3500], [1600, 3500]], "05:15", 25.0, None, False),
+                    S.parked("R4", 1600, 3500, S.at("05:16"), S.at("05:18"), 10, None, True),
+                    _drive("R4", [[1600, 3500], [-300, -300]], "05:18", 30.0, None, False),
+                    home("R4", "05:27", "06:40")], how="diagonal_relaxed")
+    fx = fx.filter(~pl.col("ts_ms").is_between(S.at("05:11", 50), S.at("05:14"), closed="left")).sort("ts_ms")
+    got = [e.place_id for e in run(world, fx).values()
+           if e.vehicle_id == "R4" and e.kind == "missed_collection" and not e.retracted]
+    assert got == []

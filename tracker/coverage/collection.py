@@ -137,7 +137,7 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
           visit_min_s: float = 60.0) -> dict[str, np.ndarray]:
     """Per planned (schedule, occurrence, point): the first visit inside the window (−1 none), dwell, lift
     seen, and the verdict the missed_collection rule gives — `collected`, `unverified` (a data gap long
-    enough to drive there, stop `visit_min_s` and come back), `late` (still out on its round when the window
+    enough to drive there, stop `visit_min_s` and come back, or a stop inside the point at a gap's edge), `late` (still out on its round when the window
     closed and collected before returning home — see `work.round_bounds`), `pending` or `missed`; plus the
     facility arrival of the occurrence (first arrival from the window start to the round's last visit /
     window end + `arrival_within_s`; −1 none)."""
@@ -156,6 +156,9 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
         sub = {k: v[miss] for k, v in rows.items()}
         cap = _gap_capacity(sub, gp, sp, veh[miss], lo, hi, params)
         verdict[miss[cap >= visit_min_s]] = "unverified"
+        edge = _stopped_at_gap_edge(rows, ev["stops"], gp, veh, ws, we, np.flatnonzero(verdict == "missed"),
+                                    params)
+        verdict[edge] = "unverified"
     late_first = np.full(n, -1, np.int64)
     todo = np.flatnonzero(verdict == "missed")
     round_end = np.full(n, -1, np.int64)
@@ -182,6 +185,31 @@ def judge(rows: dict[str, np.ndarray], ev: dict[str, dict[str, np.ndarray]], cp:
     return {**rows, "window_start_ms": ws, "window_end_ms": we, "first_visit_ms": first, "dwell_s": dwell,
             "lift": lift, "visited": first >= 0, "late_visit_ms": late_first, "verdict": verdict,
             "round_end_ms": round_end, "arrival_ms": arrival}
+
+
+def _stopped_at_gap_edge(rows: dict[str, np.ndarray], stops: dict[str, np.ndarray], gp: dict[str, np.ndarray],
+                         veh: np.ndarray, ws: np.ndarray, we: np.ndarray, which: np.ndarray, params: CoverageParams
+                         ) -> np.ndarray:
+    """Rows of `which` whose truck was stopped inside the point right where a data gap (away from home) ends
+    or begins (within `visit_run_gap_s`): the lift that makes the stop a visit may be in the missing data —
+    unverified, not missed (the gap alone may be too short to have driven there and back)."""
+    out = []
+    if which.size == 0 or gp["veh"].size == 0 or stops["ts"].size == 0:
+        return np.zeros(0, np.int64)
+    run = params.visit_run_gap_s * 1000
+    away = ~(gp["home0"] & gp["home1"])
+    for r in which.tolist():
+        st = stops["ts"][(stops["sched"] == rows["sched"][r]) & (stops["point"] == rows["point"][r])]
+        st = st[(st >= ws[r] - run) & (st < we[r] + run)]
+        if st.size == 0:
+            continue
+        g = (gp["veh"] == veh[r]) & away & (gp["t1"] > ws[r]) & (gp["t0"] < we[r])
+        t0, t1 = gp["t0"][g], gp["t1"][g]
+        near = ((st[:, None] >= t1[None, :]) & (st[:, None] <= t1[None, :] + run)) | \
+               ((st[:, None] <= t0[None, :]) & (st[:, None] >= t0[None, :] - run))
+        if near.any():
+            out.append(r)
+    return np.array(out, np.int64)
 
 
 def _delivered(sched: np.ndarray, ws: np.ndarray, we: np.ndarray, v: dict[str, np.ndarray],

@@ -6,7 +6,8 @@ truck that reports no lifter, stopped there `[rules.coverage] visit_min_dwell_s`
 
 * collected — visited inside the window;
 * unverified — the truck had a data gap where the point belongs on its ordered round, long enough to drive
-  there, stop `visit_min_s` and come back: no alert (signal_loss owns that story);
+  there, stop `visit_min_s` and come back — or it was stopped inside the point where a gap begins or ends
+  (the lift that makes the stop a visit may be in the hole): no alert (signal_loss owns that story);
 * late — the truck was still out on its round when the window closed and collected it before returning to
   a depot, within `grace_s`: reported, not alerted;
 * missed — a *confirmed* episode at the point (place = the point's fence), from the window's start to its end.
