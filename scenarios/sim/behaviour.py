@@ -726,9 +726,17 @@ def _avoiding(city: City, pt: Place, radius_m: float, home: int, needed: list[in
     """A compliant router that also keeps `radius_m` away from one place; None if that cuts off a needed node."""
     net = city.net
     seg_edge = np.repeat(np.arange(net.n_edges), np.diff(net.geom_offsets))
+    # distance to every piece of road, not only to its vertices (a long straight edge passes a place between
+    # two far-away vertices)
+    x0, y0, x1, y1 = net.geom_x[:-1], net.geom_y[:-1], net.geom_x[1:], net.geom_y[1:]
+    same = seg_edge[:-1] == seg_edge[1:]
+    dx, dy = x1 - x0, y1 - y0
+    u = np.clip(((pt.x - x0) * dx + (pt.y - y0) * dy) / np.maximum(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+    piece = np.hypot(x0 + u * dx - pt.x, y0 + u * dy - pt.y) < radius_m
     near = np.hypot(net.geom_x - pt.x, net.geom_y - pt.y) < radius_m
     blocked = city.router.blocked.copy()
     blocked[np.unique(seg_edge[near])] = True
+    blocked[np.unique(seg_edge[:-1][piece & same])] = True
     r = Router(net, blocked)
     for n in needed:
         if not (np.isfinite(r.travel_time_s(home, n)) and np.isfinite(r.travel_time_s(n, home))):
