@@ -268,3 +268,22 @@ def test_a_truck_stopped_at_the_point_as_its_gps_comes_back_is_unverified_not_mi
     got = [e.place_id for e in run(world, fx).values()
            if e.vehicle_id == "R4" and e.kind == "missed_collection" and not e.retracted]
     assert got == []
+
+
+def test_a_sweeper_first_heard_from_mid_segment_is_unverified_not_missed():
+    """V5's GPS was out when the data began (04:50 for everyone else); its first fix comes at 05:08 near the
+    end of its segment, sweeping. What it did before is unknown: the segment is unverified, no missed_segment
+    (its last 15 % alone used to read as a miss)."""
+    vehicles = [*VEHICLES, Vehicle(id="V5", kind="sweeper", company="c1", sensors=("device_on",))]
+    plans = day_plans()
+    plans = S.plans(*plans.work_plans, S.work_plan("V5", [S.straight(400, y=-3000)]),
+                    schedules=plans.collection_schedules)
+    world = World.build(fences=FENCES, vehicles=vehicles, permits=[], orders=[], settings=Settings(), plans=plans)
+    fx = pl.concat([fix_stream(), _drive("V5", [[340, -3000], [400, -3000]], "05:08", 5.0, True),
+                    _drive("V5", [[400, -3000], [-300, -300]], "05:09", 25.0, False), home("V5", "05:17", "06:40")],
+                   how="diagonal_relaxed").sort("ts_ms")
+    got = [e for e in run(world, fx).values() if e.vehicle_id == "V5" and e.kind == "missed_segment"
+           and not e.retracted]
+    assert got == []
+    assert sorted(e.vehicle_id for e in run(world, fx).values()  # the others' verdicts are unchanged
+                  if e.kind == "missed_segment" and not e.retracted) == ["V1"]

@@ -119,6 +119,16 @@ def test_one_fix_thrown_into_the_folded_back_carriageway_is_left_out_not_followe
     assert got["coverage_pct"] > 99 and got["passes_done"] == 1
 
 
+def test_a_vehicle_first_heard_from_mid_segment_is_unverified_not_missed():
+    """The data begins at 04:50 (V2); V1's first fix is at 05:08, sweeping the last 15 % of its segment. What
+    it did before is unknown: unverified (it used to be 'missed' on the tail of its work alone)."""
+    p = S.plans(S.work_plan("V1", [S.straight(400)]), S.work_plan("V2", [S.straight(400, y=-2000)]))
+    xy, ts = S.drive(np.array([[340.0, 0.0], [400.0, 0.0]]), S.at("05:08"), 5.0)
+    fx = pl.concat([S.parked("V2", 0, -2000, S.at("04:50"), S.at("05:00")), S.fixes("V1", xy, ts, 5.0, True)])
+    got = coverage_of(p, fx.sort("ts_ms"))[("V1-s1", 0)]
+    assert got["coverage_pct"] < 20 and got["status"] == "unverified" and got["verdict"] == "unverified"
+
+
 def test_a_multipath_jump_neither_adds_a_pass_nor_loses_the_stretch():
     xy, ts = S.drive(S.straight(500), S.at("05:10"), 5.0)
     xy = xy.copy()

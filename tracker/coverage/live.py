@@ -197,6 +197,11 @@ def note_vehicle_facts(state: CoverageState, batch: Any, cp: CompiledPlans, para
         state.logs["gaps"].add({"veh": veh[g], "t0": ts[g] - np.round(dt[g] * 1000).astype(np.int64), "t1": ts[g],
                                 "lon0": plon[g], "lat0": plat[g], "lon1": lon[g], "lat1": lat[g],
                                 "home0": phome[g], "home1": at_home[g]})
+    never = ~same_prev & np.isnan(last["lon"][vidx])  # the vehicle's first fix since we began watching
+    if never.any() and state.first_ts != NONE_TS:
+        lead = W.leading_gaps(veh, ts, never, lon, lat, at_home, int(state.first_ts), params)
+        if lead["veh"].size:
+            state.logs["gaps"].add(lead)
     # every fix's flag (compacted to debounced transitions with fix counts by `home_rows`)
     state.logs["home"].add({"veh": veh, "ts": ts, "home": at_home, "n": np.ones(ts.size, np.int64)})
     end = np.r_[vidx[1:] != vidx[:-1], True]

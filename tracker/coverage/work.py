@@ -199,9 +199,24 @@ def gaps(f: WorkFixes, params: CoverageParams, at_home: np.ndarray | None = None
     sel = np.flatnonzero((f.prev_ts_ms >= 0) & (f.ts_ms - f.prev_ts_ms >= params.gap_min_s * 1000) & (f.veh >= 0))
     before = np.maximum(sel - 1, 0)
     home = np.zeros(f.ts_ms.shape[0], bool) if at_home is None else at_home
-    return {"veh": f.veh[sel], "t0": f.prev_ts_ms[sel], "t1": f.ts_ms[sel], "lon0": f.lon[before],
-            "lat0": f.lat[before], "lon1": f.lon[sel], "lat1": f.lat[sel], "home0": home[before],
-            "home1": home[sel]}
+    out = {"veh": f.veh[sel], "t0": f.prev_ts_ms[sel], "t1": f.ts_ms[sel], "lon0": f.lon[before],
+           "lat0": f.lat[before], "lon1": f.lon[sel], "lat1": f.lat[sel], "home0": home[before], "home1": home[sel]}
+    if f.ts_ms.size:  # a vehicle first heard from well after the data began: silent since (see `leading_gaps`)
+        lead = leading_gaps(f.veh, f.ts_ms, f.prev_ts_ms < 0, f.lon, f.lat, home, int(f.ts_ms.min()), params)
+        out = {k: np.concatenate([out[k], lead[k]]) for k in out}
+    return out
+
+
+def leading_gaps(veh: np.ndarray, ts: np.ndarray, first: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                 home: np.ndarray, since_ms: int, params: CoverageParams) -> dict[str, np.ndarray]:
+    """A vehicle whose first fix (`first`) comes `gap_min_s` or more after the data began (`since_ms`) was
+    silent until then: a data gap from `since_ms`, as if it had been where it appears (its first position
+    on both sides; at home on both sides when it appears at home: a parked terminal waking up hides
+    nothing). Without it, a vehicle whose GPS was out when the data began and came back mid-segment was
+    judged on the tail of its work alone."""
+    sel = np.flatnonzero(first & (veh >= 0) & (ts - since_ms >= params.gap_min_s * 1000))
+    return {"veh": veh[sel], "t0": np.full(sel.size, since_ms, np.int64), "t1": ts[sel], "lon0": lon[sel],
+            "lat0": lat[sel], "lon1": lon[sel], "lat1": lat[sel], "home0": home[sel], "home1": home[sel]}
 
 
 def seg_distance_m(cp: CompiledPlans, seg: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
