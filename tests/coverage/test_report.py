@@ -102,3 +102,29 @@ def test_a_company_sees_its_own(rep):
     sub = rep.filter_company(c)
     assert set(sub.segments["company"].unique().to_list()) == {c}
     assert sub.summary()["planned_km"] <= rep.summary()["planned_km"]
+
+
+
+def test_a_report_asked_for_while_windows_are_open_calls_their_work_pending_not_missed(sim, rep):
+    """Today's report is asked for during the shift: a segment or point whose window has not closed yet is
+    in progress, whatever its coverage so far; once every window has closed the verdicts are the day's."""
+    fences = fences_from_features(sim.fences)
+    missed = rep.segments.filter(pl.col("verdict") == "missed")
+    assert missed.height > 0
+    during = int(missed["window_end_ms"].min()) - 60_000  # a minute before the missed ones' window closes
+    early = compute_day(sim.fixes, sim.plans, fences, DAY, sim.config.utc_offset_min, as_of_ms=during)
+    j = rep.segments.join(early.segments.select("segment_id", "window", pl.col("verdict").alias("v_early")),
+                          on=["segment_id", "window"])
+    open_ = j.filter(pl.col("window_end_ms") > during)
+    assert open_.filter(pl.col("verdict") == "missed").height == missed.height
+    assert set(open_.filter(pl.col("verdict").is_in(["missed", "unverified"]))["v_early"]) == {"pending"}
+    assert (j.filter(pl.col("window_end_ms") <= during)["verdict"]
+            == j.filter(pl.col("window_end_ms") <= during)["v_early"]).all()
+    pts = rep.points.join(early.points.select("schedule_id", "window", "point_id", pl.col("verdict").alias("v")),
+                          on=["schedule_id", "window", "point_id"])
+    assert set(pts.filter((pl.col("window_end_ms") > during)
+                          & pl.col("verdict").is_in(["missed", "unverified"]))["v"]) <= {"pending"}
+    after = int(max(rep.segments["window_end_ms"].max(), rep.points["window_end_ms"].max())) + 1
+    late = compute_day(sim.fixes, sim.plans, fences, DAY, sim.config.utc_offset_min, as_of_ms=after)
+    assert late.segments["verdict"].to_list() == rep.segments["verdict"].to_list()
+    assert late.points["verdict"].to_list() == rep.points["verdict"].to_list()

@@ -147,10 +147,12 @@ def day_bounds_ms(d: date, utc_offset_min: int, grace_s: float) -> tuple[int, in
 
 
 def compute_day(fixes: pl.DataFrame, plans: Plans | Any, fences: list[Any], day: date, utc_offset_min: int,
-                params: CoverageParams | None = None, verdicts: Verdicts | None = None) -> DayReport:
+                params: CoverageParams | None = None, verdicts: Verdicts | None = None,
+                as_of_ms: int | None = None) -> DayReport:
     """Coverage and collection for one local day. `fixes`: FIX_SCHEMA columns (any order; duplicates and
     invalid fixes are dropped here); `fences`: `geofences.model.Fence` list holding the collection points,
-    facilities and depots the schedules name."""
+    facilities and depots the schedules name. `as_of_ms`: when the report is asked for (today's report, while
+    windows are still open): a segment or point whose window has not closed by then is `pending`, not missed."""
     params = params or CoverageParams()
     verdicts = verdicts or Verdicts()
     p = as_plans(plans)
@@ -172,6 +174,9 @@ def compute_day(fixes: pl.DataFrame, plans: Plans | Any, fences: list[Any], day:
     rows = W.planned_rows(cp, [d])
     j = W.judge(rows, pr, gp, cp, params, utc_offset_min, verdicts.alert_below_pct, verdicts.grace_s,
                 verdicts.in_progress_s, home, sorted_pairs=True)
+    if as_of_ms is not None and rows["seg"].size:
+        _, we = cp.plan_windows.bounds_ms(cp.seg_plan[rows["seg"]], rows["occ"], utc_offset_min)
+        j["verdict"][np.isin(j["verdict"], ("missed", "unverified")) & (we > as_of_ms)] = "pending"
     strict = W.passes(W.select(pr, pr["occ"] >= 0), cp, params, presorted=True)
     segments = _segment_table(cp, rows, j, strict, utc_offset_min)
     vehicles = _vehicle_table(cp, wf, names, strict, d)
@@ -183,6 +188,9 @@ def compute_day(fixes: pl.DataFrame, plans: Plans | Any, fences: list[Any], day:
     prow = C.planned_points(cp, sp, [d])
     cj = C.judge(prow, ev, cp, sp, utc_offset_min, params, gp=gp, home=home, grace_s=verdicts.grace_s,
                  in_progress_s=verdicts.in_progress_s, visit_min_s=verdicts.visit_min_s)
+    if as_of_ms is not None and cj["verdict"].size:
+        open_ = np.isin(cj["verdict"], ("missed", "unverified")) & (cj["window_end_ms"] > as_of_ms)
+        cj["verdict"][open_] = "pending"
     points = _point_table(cp, sp, cj)
     geometry = {s.id: s.coordinates for w in p.work_plans for s in w.segments}
     pll = {pid: (float(sp.point_lonlat[i, 0]), float(sp.point_lonlat[i, 1]))

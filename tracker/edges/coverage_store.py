@@ -89,7 +89,9 @@ def compute(conn: psycopg.Connection, day: date, settings: Any) -> Any:
     fences += [f for f in list_fences(conn) if f.id not in have]
     ids = sorted({p.vehicle_id for p in plans.work_plans} | {c.vehicle_id for c in plans.collection_schedules})
     fixes = read_fixes(conn, a, b, ids)
-    return compute_day(fixes, plans, fences, day, off, load_coverage_params(settings), verdicts)
+    now_ms = int(datetime.now(tz=UTC).timestamp() * 1000)  # today's open windows are in progress, not missed
+    return compute_day(fixes, plans, fences, day, off, load_coverage_params(settings), verdicts,
+                       as_of_ms=now_ms if now_ms < b else None)
 
 
 def save_report(conn: psycopg.Connection, rep: Any, actor: str | None = None) -> None:
@@ -128,8 +130,13 @@ def days(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def report(conn: psycopg.Connection, day: date, settings: Any, refresh: bool = False,
            actor: str | None = None) -> Any:
-    """The stored report of a day, computed (and stored) when missing or when `refresh`."""
-    rep = None if refresh else load_report(conn, day)
+    """The stored report of a day, computed (and stored) when missing or when `refresh` — and always while the
+    day is not over yet (its windows and rounds may still be open: a stored copy would be stale)."""
+    from tracker.coverage.report import Verdicts, day_bounds_ms
+
+    _, day_end_ms = day_bounds_ms(day, settings.city.utc_offset_min, Verdicts.from_settings(settings).grace_s)
+    final = datetime.now(tz=UTC).timestamp() * 1000 >= day_end_ms
+    rep = None if refresh or not final else load_report(conn, day)
     if rep is None:
         rep = compute(conn, day, settings)
         save_report(conn, rep, actor)
