@@ -337,7 +337,7 @@ PUBLIC = {"/api/health", "/api/auth/login", "/api/auth/link", "/", "/alerts", "/
 PUBLIC_MOUNTS = {"/static": "/static/common.js", "/static/deckgl": "/static/deckgl/index.js",
                  "/static/swagger": "/static/swagger/swagger-ui.css"}
 MACHINE = {"/api/ingest/fixes"}  # per-source ingest tokens, never a user's
-NOT_BUILT = {"/api/trips"}  # answers 503 "not stored yet" to everyone allowed to ask
+NOT_BUILT: set[str] = set()  # endpoints that answer 503 "not stored yet" to everyone allowed to ask
 WEBSOCKETS = {"/ws/live", "/ws/alerts", "/ws/cases"}
 T_FROM, T_TO = T_ALERT - timedelta(hours=1), T_ALERT + timedelta(hours=2)
 
@@ -410,6 +410,18 @@ def _setup_tenancy(server, pg_conn) -> Tenancy:
                route_fence="F-CITY-ZONE", **valid)], actor="test")
     save_docs(pg_conn, "order", [DeliveryOrder(id="O-S-1", vehicles=("SB1",), company="B", plant_fence="F-SITE-B",
                                                site_fence="F-CITY-ZONE", **valid)], actor="test")
+    # a trip per vehicle, as the worker's TripSink writes them (site → disposal site / plant → site)
+    day = (T_ALERT.date() - date(1970, 1, 1)).days
+    for vid, (kind, company, origin, dest, doc) in {
+            "VA1": ("muck_truck", "A", "F-SITE-A", "F-CITY-ZONE", "P-A-1"),
+            "VB1": ("muck_truck", "B", "F-SITE-B", "F-CITY-ZONE", "P-B-1"),
+            "SB1": ("concrete_mixer", "B", "F-SITE-B", "F-CITY-ZONE", "O-S-1")}.items():
+        pg_conn.execute(
+            "INSERT INTO trips (trip_id, vehicle_id, vehicle_kind, company, start_ts, end_ts, origin_fence, "
+            "dest_fence, doc_id, outcome, load_source, local_day, decided_ts) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'completed', 'sensor', %s, %s)",
+            (f"trip-{vid}", vid, kind, company, T_ALERT - timedelta(minutes=30), T_ALERT - timedelta(minutes=5),
+             origin, dest, doc, day, T_ALERT - timedelta(minutes=5)))
     r = redis.Redis.from_url(server.rt.services.redis_url)
     names = StreamNames(server.rt.settings.bus.prefix, server.rt.settings.bus.shards)
     live_t = int((T_ALERT + timedelta(minutes=10)).timestamp() * 1000)
