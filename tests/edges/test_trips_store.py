@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import psycopg
 import redis
 
@@ -35,3 +36,41 @@ def test_worker_persists_trips_exactly_once(settings, services):
         counts = trip_counts(conn, "vehicle_id")
     assert sorted(r[0] for r in rows) == sorted(expected["id"].to_list())
     assert sum(c[2] for c in counts) == expected.filter(expected["outcome"] == "completed").height
+
+
+def test_live_state_carries_the_trip_under_way(settings, services):
+    """While a truck is loaded on its way the live state names its trip (the vehicle panel's "current trip"),
+    with the id the trip is stored under once decided; an ended trip is cleared from the live state."""
+    from tracker.edges.live import read_live
+
+    sim = generate(load_scenario("standard", seed=5, vehicles=20, hours=1.0))
+    load_reference(settings.database_url, sim)
+    r = redis.Redis.from_url(services.redis_url)
+    names = bus.StreamNames(settings.bus.prefix, settings.bus.shards)
+    fixes = sim.fixes.sort("received_ts_ms")
+    half = fixes.height // 2
+    w = Worker(settings, services.redis_url, settings.database_url, consumer="t")
+    try:
+        bus.publish_fixes(r, names, fixes.head(half), block_size=500)
+        while w.step(block_ms=200, count=16):
+            pass
+        live = read_live(r, names)
+        eng = w.engine
+        vids = sorted(live)
+        want = dict(zip(vids, eng.trips.current_trip_ids(eng.world.vidx(pl.Series(vids))),
+                        strict=True))
+        shown = {v: s.get("trip_id") for v, s in live.items()}
+        assert shown == want
+        under_way = {t for t in shown.values() if t}
+        assert under_way, "no loaded truck mid-trip at half time"
+        bus.publish_fixes(r, names, fixes.slice(half), block_size=500)
+        while w.step(block_ms=200, count=16):
+            pass
+        w.trip_sink.write(w.conn, eng.trips.frame())
+        live_after = read_live(r, names)
+    finally:
+        w.close()
+    with psycopg.connect(settings.database_url) as conn:
+        stored = {row[0] for row in conn.execute("SELECT trip_id FROM trips")}
+    ended = {t for t in under_way if t not in {s.get("trip_id") for s in live_after.values()}}
+    assert ended and ended <= stored  # the trip shown live is the trip stored, under the same id

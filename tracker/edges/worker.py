@@ -160,8 +160,11 @@ class Worker:
                                                                                   "load", "device_on", "drum"))
             open_kinds = self.engine.open_kinds() if hasattr(self.engine, "open_kinds") else {}
             states = latest.to_dicts()
-            for s in states:
+            eng = self.engine
+            trip_ids = eng.trips.current_trip_ids(eng.world.vidx(latest.get_column("vehicle_id")))
+            for s, trip_id in zip(states, trip_ids, strict=True):
                 s["alarm_kinds"] = sorted(open_kinds.get(s["vehicle_id"], ()))
+                s["trip_id"] = trip_id  # the loaded trip under way (None clears an ended one)
             live.publish_live(self.r, self.names, states)
         if episodes:
             pipe = self.r.pipeline(transaction=False)
