@@ -24,7 +24,8 @@ then:
    flood (`ingest.e2e_flood_latency_p50_ms` / `_p99_ms`: when the gateway accepts more than the workers
    store, this is the Redis backlog's age, growing through the window) and
    `ingest.e2e_fixes_per_cpu_s` = rows / CPU-seconds of the gateway thread, the workers, PostgreSQL and
-   Redis during the window (the load generator excluded). Flood fixes are 100 ms apart per terminal and start
+   Redis during the window (the load generator excluded), and each one's share per fix stored
+   (`ingest.e2e_{gateway,workers,postgres,redis}_cpu_us_per_fix`; embedded servers only). Flood fixes are 100 ms apart per terminal and start
    near the wall clock: a live fleet, not 10,000 vehicles back-filling six-hour-old data at once (that makes
    every vehicle a signal-loss episode re-rendered on every batch, which is the engine's cost, not ingest's).
    Baseline, measured the same way: the naive gateway plus naive workers that, per stream entry, decode the
@@ -506,7 +507,9 @@ def bench_ingest(quick: bool = False) -> list[Figure]:
         for key, unit, target in (("e2e_fixes_per_s", "fixes/s", TARGET_FIXES_PER_S),
                                   ("e2e_fixes_per_cpu_s", "fixes/CPU-s", None),
                                   ("e2e_latency_p50_ms", "ms", None), ("e2e_latency_p99_ms", "ms", None),
-                                  ("e2e_flood_latency_p50_ms", "ms", None), ("e2e_flood_latency_p99_ms", "ms", None)):
+                                  ("e2e_flood_latency_p50_ms", "ms", None), ("e2e_flood_latency_p99_ms", "ms", None),
+                                  *((f"e2e_{k}_cpu_us_per_fix", "µs/fix", None)
+                                    for k in ("gateway", "workers", "postgres", "redis"))):
             if key in ours:
                 figures.append(figure(f"ingest.{key}", ours[key], unit, target, theirs.get(key)))
     finally:
@@ -568,6 +571,8 @@ def _e2e(env: _Env, phones: list[str], duration_s: float, steady_s: float, naive
              load.fixes_sent)
     figures["e2e_fixes_per_s"] = stored / (t1 - t0) if t1 > t0 else 0.0
     figures["e2e_fixes_per_cpu_s"] = stored / cpu_total if cpu_total else 0.0
+    for key, seconds in cpu.items():  # where the CPU went, per fix stored
+        figures[f"e2e_{key}_cpu_us_per_fix"] = seconds / stored * 1e6 if stored else float("nan")
     figures["e2e_flood_latency_p50_ms"], figures["e2e_flood_latency_p99_ms"] = _pcts(
         _latencies_between(results, t0, t1))
     if city is not None:
