@@ -563,6 +563,7 @@ class _Fleet:
             work = kp.work_speed_kmh or (4.0, 6.0)
             band = kp.work_band_kmh or (3.0, 8.0)
             depot = city.places[city.home[v.id]]
+            at = depot.node  # where the round has got to: the drive there and home count in the budget
             used = used_by_kind.setdefault(v.kind, set())
             budget = window_s * sp.window_fill
             segs: list[PlanSegment] = []
@@ -582,8 +583,12 @@ class _Fleet:
                 grade = GRADE_OF.get(net.edge_highway[edges[0]], 4)
                 passes = sp.grade_passes[min(grade, len(sp.grade_passes)) - 1]
                 length = float(net.edge_length_m[edges].sum())
-                cost = passes * length / speed + 240.0 * passes + 300.0
-                if spent + cost > budget:
+                two_way = all((int(net.edge_v[e]), int(net.edge_u[e])) in net._pair_edge for e in edges)
+                a, b = int(net.edge_u[edges[0]]), int(net.edge_v[edges[-1]])
+                end = a if two_way and passes % 2 == 0 else b
+                loops = 0.0 if two_way else (passes - 1) * self._drive_s(b, a, kp.max_speed_kmh)
+                cost = (self._drive_s(at, a, kp.max_speed_kmh) + passes * length / speed + 60.0 * passes + loops)
+                if spent + cost + self._drive_s(end, depot.node, kp.max_speed_kmh) > budget:
                     continue
                 poly = net.path_geometry(edges)
                 gx, gy, _ = poly.position_at(np.arange(0.0, poly.length_m, 10.0))
@@ -596,12 +601,12 @@ class _Fleet:
                 taken.append(pts)
                 target = self._u(sp.segment_m)
                 spent += cost
+                at = end
                 for e in edges:
                     used.add(e)
                     rev = net._pair_edge.get((int(net.edge_v[e]), int(net.edge_u[e])))
                     if rev is not None:
                         used.add(rev)
-                two_way = all((int(net.edge_v[e]), int(net.edge_u[e])) in net._pair_edge for e in edges)
                 sid = f"seg-{v.id}-{len(segs) + 1}"
                 city.segment_edges[sid] = np.asarray(edges, np.int64)
                 segs.append(PlanSegment(id=sid, road_name=net.edge_name[edges[0]], grade=grade, passes=passes,
@@ -612,6 +617,21 @@ class _Fleet:
                 district=v.district or "", segments=segs if city.plan_windows else [],
                 windows=list(city.plan_windows), speed_min_kmh=band[0], speed_max_kmh=band[1],
                 banned_windows=list(sp.banned_windows)))
+
+    def _drive_s(self, a: int, b: int, vmax_kmh: float) -> float:
+        """Planned drive time a → b: the fastest route at the road limits, capped at the vehicle's own top
+        speed (a sweeper keeps to 30 km/h where the road allows 60), × `behaviour.plan_factor` (signals,
+        turns, queues). Plans sized on the road limits alone sent vehicles homed far from their work out on
+        rounds they could not finish in the window — compliant vehicles missing work the truth never labels."""
+        if a == b:
+            return 0.0
+        net = self.city.net
+        try:
+            e = self.city.router.route(a, b)
+        except NoRoute:
+            return float("inf")
+        v = np.minimum(net.edge_speed_kmh[e], vmax_kmh) / 3.6
+        return float((net.edge_length_m[e] / v).sum()) * self.cfg.behaviour.plan_factor
 
     def _schedules(self, trucks: list[Vehicle]) -> None:
         city, rng, sp = self.city, self.rng, self.cfg.sanitation
@@ -632,14 +652,19 @@ class _Fleet:
                 xy = np.array([pos[p.id] for p in pool])
                 dist = np.hypot(xy[:, 0] - cur.x, xy[:, 1] - cur.y)
                 nxt = pool[int(np.argmin(dist + rng.uniform(0, 300, dist.size)))]
-                cost = city.router.travel_time_s(cur.node, nxt.node) * 1.6 + sp.collection_stop_s[1]
-                back = city.router.travel_time_s(nxt.node, facility.node) * 1.6
+                vmax = self.cfg.kinds[v.kind].max_speed_kmh
+                cost = self._drive_s(cur.node, nxt.node, vmax) + sp.collection_stop_s[1]
+                # ... and the way on to the facility, tipping there, and home before the next window
+                back = (self._drive_s(nxt.node, facility.node, vmax) + 420.0
+                        + self._drive_s(facility.node, depot.node, vmax))
                 if spent + cost + back > window_s * sp.window_fill:
                     break
                 spent += cost
                 chosen.append(nxt)
                 free_points.discard(nxt.id)
                 cur = nxt
+            if not chosen and city.plan_windows:
+                continue  # nothing it could collect and still be home in time: no round today
             city.plans.collection_schedules.append(CollectionSchedule(
                 id=f"CS-{v.id}", vehicle_id=v.id, company=v.company, district=v.district or "",
                 points=[p.id for p in chosen], windows=list(city.plan_windows), facility=facility.id))
