@@ -242,11 +242,12 @@ def _worker_main(settings_json: str, shards: list[int], stop: Any, out: Any, nam
     ready.put(name)
     try:
         while not stop.is_set():
-            w.step(block_ms=200)
+            w.step(block_ms=200, overlap=True)  # as `Worker.run`
             now = time.time()
             if now - last >= 0.5:
                 samples.append((now, w.stats.stored))
                 last = now
+        w.flush()
         samples.append((time.time(), w.stats.stored))
     finally:
         out.put({"samples": samples, "latencies": w.latencies_ms or [], "latency_at": w.latency_at_s,

@@ -46,3 +46,26 @@ def test_dead_consumers_entries_are_claimed_stored_once_and_not_trimmed_before(s
         assert redis_client.xlen(stream) == 0
     finally:
         w.close()
+
+
+def test_overlapped_steps_acknowledge_a_batch_only_after_its_commit(settings, redis_client, pg_conn):
+    settings.bus.shards = 1
+    names = bus.StreamNames(settings.bus.prefix, 1)
+    stream = names.fixes(0)
+    bus.ensure_groups(redis_client, names)
+    w = Worker(settings, settings.redis_url, settings.database_url, [0], consumer="w")
+    try:
+        bus.publish_fixes(redis_client, names, _fixes(600), block_size=100)  # 6 entries
+        assert w.step(block_ms=100, count=3, overlap=True) == 300
+        # its transaction may be in flight, but nothing of it is acknowledged yet
+        assert redis_client.xpending(stream, bus.GROUP)["pending"] == 3
+        assert w.step(block_ms=100, count=3, overlap=True) == 300
+        # the first batch was committed before it was acknowledged; the second is still on its way
+        assert redis_client.xpending(stream, bus.GROUP)["pending"] == 3
+        assert pg_conn.execute("SELECT count(*) FROM fixes").fetchone()[0] >= 300
+        w.flush()
+        assert redis_client.xpending(stream, bus.GROUP)["pending"] == 0
+        assert pg_conn.execute("SELECT count(*), count(DISTINCT (vehicle_id, ts)) FROM fixes").fetchone() == (600, 600)
+        assert w.stats.stored == 600
+    finally:
+        w.close()
