@@ -598,7 +598,7 @@ load = "none"
 
 def test_profiles_from_toml_and_apply() -> None:
     profiles = parse_profiles_toml(PROFILES_TOML)
-    assert set(profiles) == {"default", "none", "acme", "analog", "quiet"}
+    assert set(profiles) == {"default", "none", "fleetwatch_sim", "acme", "analog", "quiet"}  # built-ins + the file
     acme, analog = profiles["acme"], profiles["analog"]
     loc = sample_location(
         status=0x0000_0302,
