@@ -79,9 +79,13 @@ class TripParams(RuleParams):
     stop_kmh: float = Field(3.0, ge=0, description="at or below this speed a loaded truck is stopped")
     stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
-    stop_clear_m: float = Field(150.0, ge=0, description="stops this close to a place are queues at its gate")
-    gate_s: float = Field(90.0, ge=0, description="... and so is a stop the truck leaves to enter its own site or "
-                          "a destination within this long (driving through another site's fence does not count)")
+    stop_clear_m: float = Field(150.0, ge=0, description="slowing this close to a place right after a stop is "
+                                "the approach to its gate, not a new stop")
+    gate_s: float = Field(90.0, ge=0, description="a stop the truck leaves to enter its own site or "
+                          "a destination within this long was a queue at its gate (driving through another "
+                          "site's fence does not count)")
+    gate_queue_m: float = Field(300.0, ge=0, description="... when it stood within this distance of where it "
+                                "entered (a stop far away it just drove back from was no queue)")
 
 
 @dataclass
@@ -142,7 +146,7 @@ class Trips:
         own = self.world.is_doc_fence(batch.vidx, place, "origin")
         nodoc = (self.world.doc_count(batch.vidx) == 0) & (place >= 0)
         own |= nodoc & (self._role[batch.kind, np.maximum(place, 0)] == ROLE_ORIGIN)
-        # a stop close to a place is a queue at its gate, never a suspicious roadside stop
+        # close to a place: slowing there right after a stop is the approach to its gate (see `_scan`)
         near = np.zeros(batch.n, bool)
         # only vehicles that are (or may become, in this batch) loaded track stops: empty at the start and
         # neither at an origin nor reporting a load in the batch means no stop can matter
@@ -170,7 +174,7 @@ class Trips:
                     p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.fail_dwell_s * 1000.0,
                     p.return_min_s * 1000.0,
                     p.exit_debounce_s * 1000.0, p.stop_kmh,
-                    p.stop_radius_m, p.stop_min_s * 1000.0, p.gate_s * 1000.0)
+                    p.stop_radius_m, p.stop_min_s * 1000.0, p.gate_s * 1000.0, p.gate_queue_m)
         loaded, src, drop_ts, trip_start, n_rec, arrays = out
         rec = {k: a[:n_rec] for k, a in zip(REC_FIELDS, arrays, strict=True)}
         batch.extra["place"] = place
@@ -346,11 +350,13 @@ def _promote_pending(rows, ct, cf, stop_min):
 
 
 @nb.njit(cache=True, inline="always")
-def _pause_stop(v, ct, cf):
-    """The truck moves on: the stop is over but judged only `gate_s` later — entering a place by then makes
-    it a queue at that place's gate (dropped), not a roadside stop."""
-    if ct[v, T_STOP] >= 0:
-        cf[v, F_PEND] = 1.0
+def _pause_stop(v, t, ct, cf):
+    """The truck moves on: the stop is over but judged only `gate_s` after the truck was first seen moving —
+    entering a place by then makes it a queue at that place's gate (dropped), not a roadside stop. F_PEND
+    holds 1 + the seconds from the stop's last fix to that first moving fix (a parked terminal reports every
+    30–60 s: the gate time must not be spent before the truck even moved)."""
+    if ct[v, T_STOP] >= 0 and cf[v, F_PEND] <= 0:
+        cf[v, F_PEND] = 1.0 + (t - ct[v, T_STOPLAST]) / 1000.0
 
 
 @nb.njit(cache=True, inline="always")
@@ -429,7 +435,7 @@ def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
 @nb.njit(cache=True)
 def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, own, near, role, applies,
           ct, cf, mt, mf, bt, bf, load_dwell, unload_dwell, fail_dwell, return_min, exit_deb, stop_kmh,
-          stop_radius, stop_min, gate_ms):
+          stop_radius, stop_min, gate_ms, gate_queue_m):
     n = sidx.shape[0]
     loaded = np.full(n, -1, np.int8)
     src_out = np.full(n, -1, np.int8)
@@ -460,11 +466,12 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
         cur = np.int32(cf[v, F_PLACE])
         here = place[i]
-        if cf[v, F_PEND] > 0 and here >= 0 and here != cur and (own[i] or role[kd, here] == ROLE_DEST):
+        if cf[v, F_PEND] > 0 and here >= 0 and here != cur and (own[i] or role[kd, here] == ROLE_DEST) \
+                and dist_m_nb(ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i], lat[i]) <= gate_queue_m:
             ct[v, T_STOP] = -1  # the stop just before entering its site or a destination: a queue at the gate
             ct[v, T_STOPLAST] = -1
             cf[v, F_PEND] = 0.0
-        elif cf[v, F_PEND] > 0 and t - ct[v, T_STOPLAST] >= gate_ms:
+        elif cf[v, F_PEND] > 0 and t - ct[v, T_STOPLAST] >= gate_ms + (cf[v, F_PEND] - 1.0) * 1000.0:
             _close_stop(v, ct, cf, stop_min)  # no place reached soon after: a roadside stop
         if here >= 0 and here != cur:
             if cur >= 0:  # moved straight from one place into another
@@ -524,7 +531,9 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
                     ct[v, T_DROP] = t
                     _close_stop(v, ct, cf, stop_min)
                     k = _end_trip(k, rec, v, vidx[i], i, t, -1, OUT_DUMPED, ct, cf)
-                elif speed[i] <= stop_kmh and not near[i]:
+                elif speed[i] <= stop_kmh and not (near[i] and cf[v, F_PEND] > 0):
+                    # (slowing again close to a place right after a stop: the approach to its gate — the stop
+                    # stays pending for the gate test; a stop *starting* near a place is a stop like any other)
                     if cf[v, F_PEND] > 0:
                         _close_stop(v, ct, cf, stop_min)  # stopping again by the road: the last stop counts
                     if ct[v, T_STOP] >= 0 and speed[i] > 0 and dist_m_nb(
@@ -537,7 +546,7 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
                         ct[v, T_SLAT] = np.int64(np.round(lat[i] * 1e7))
                     ct[v, T_STOPLAST] = t
                 else:
-                    _pause_stop(v, ct, cf)
+                    _pause_stop(v, t, ct, cf)
             elif ld > 0:
                 _begin_trip(v, t, -1, 1.0, ct, cf)  # loaded somewhere we do not know
             if drop or lift:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from geofences.local import dist_m
 from tracker.trips import (OUT_ARRIVED, OUT_COMPLETED, OUT_DUMPED, OUT_FAILED, OUT_OPEN, PHASE_LOADED,
                            PHASE_UNKNOWN, ROLE_DEST, ROLE_ORIGIN)
@@ -35,6 +37,7 @@ class VehicleTrips:
         self.slon = self.slat = self.blon = self.blat = -1
         self.drop_ts = -1
         self.pending = False  # the last stop is over, judged `gate_s` after it (a queue at a gate is dropped)
+        self.pend_delay_ms = 0.0  # from the stop's last fix to the first fix seen moving
         self.records: list[TripRec] = []
 
     # -- pieces ---------------------------------------------------------------------------------------------
@@ -72,9 +75,10 @@ class VehicleTrips:
         if self.phase == PHASE_UNKNOWN and self.trip < 0:
             self.trip = t
         cur = self.place
-        if self.pending and here >= 0 and here != cur and (own or role_of(here) == ROLE_DEST):
+        if self.pending and here >= 0 and here != cur and (own or role_of(here) == ROLE_DEST) and float(
+                dist_m(self.slon / 1e7, self.slat / 1e7, r.lon, r.lat)) <= p.gate_queue_m:
             self.stop, self.stop_last, self.pending = -1, -1, False  # it queued at this place's gate
-        elif self.pending and t - self.stop_last >= p.gate_s * 1000:
+        elif self.pending and t - self.stop_last >= p.gate_s * 1000 + self.pend_delay_ms:
             self._close_stop()  # no place reached soon after: a roadside stop
         if here >= 0 and here != cur:
             if cur >= 0:
@@ -122,7 +126,7 @@ class VehicleTrips:
                     self.drop_ts = t
                     self._close_stop()
                     self._end(t, -1, OUT_DUMPED, t)
-                elif r.speed <= p.stop_kmh and not near:
+                elif r.speed <= p.stop_kmh and not (near and self.pending):
                     if self.pending:
                         self._close_stop()
                     if self.stop >= 0 and r.speed > 0 and float(dist_m(self.slon / 1e7, self.slat / 1e7, r.lon,
@@ -132,8 +136,10 @@ class VehicleTrips:
                         self.stop, self.slon, self.slat = t, r.lon_e7, r.lat_e7
                     self.stop_last = t
                 else:
-                    if self.stop >= 0:
+                    if self.stop >= 0 and not self.pending:
                         self.pending = True
+                        # as the batch scan stores it: float32(1 + seconds from the stop's last fix)
+                        self.pend_delay_ms = (float(np.float32(1.0 + (t - self.stop_last) / 1000.0)) - 1.0) * 1000.0
             elif ld > 0:
                 self._begin(t, -1, 1)
             if drop or lift:

@@ -27,8 +27,8 @@ PEAK = "max_speed_kmh"
 class Params(RuleParams):
     min_duration_s: float = Field(15.0, ge=0, description="two fixes inside, not one multipath jump")
     min_distance_m: float = Field(0.0, ge=0)
-    tolerance_s: float = Field(60.0, ge=0, description="fixes thrown out by GPS noise along the edge (one while "
-                               "parked, a few while moving) do not split a visit; a minute or more outside does")
+    tolerance_s: float = Field(45.0, ge=0, description="fixes thrown out by GPS noise along the edge (one while "
+                               "parked, a few while moving) do not split a visit; 45 s or more outside does")
     max_gap_s: float = Field(180.0, gt=0)
 
 

@@ -55,6 +55,6 @@ def test_a_fix_thrown_out_of_the_zone_does_not_split_the_visit():
         assert len(synth.of_kind(eps, "restricted_zone")) == 1
 
 
-def test_a_real_exit_of_a_minute_or_more_does():
+def test_a_real_exit_of_45_s_or_more_does():
     eps, _ = synth.run(_parked_in_zone_with_fixes_outside(3, 7))
     assert len(synth.of_kind(eps, "restricted_zone")) == 2
