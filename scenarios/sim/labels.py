@@ -40,6 +40,11 @@ def _longest(mask: np.ndarray, t: np.ndarray, close_gap_s: float = 0.0) -> tuple
     return float(t[a]), float(t[b - 1])
 
 
+#: a violation still under way when the simulated period ends is labelled (clipped) when at least this much of it
+#: lies inside the period
+CLIPPED_MIN_S = 60.0
+
+
 def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, Any]], plan: Plan | None,
                  permit: Permit | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     cfg, tp = city.cfg, city.cfg.truth
@@ -114,6 +119,13 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
                   and d[m].max() >= cfg.permits.corridor_half_width_m + 50)
             row(kind, span[0], span[1], place=permit.route_fence, into=None if ok else near,
                 notes={"outside_m": round(length), "max_off_m": round(float(d[m].max()))})
+        elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge") and lo <= a < hi < b:
+            # still going when the data ends: the data shows its start — labelled, clipped, once the visible
+            # part is well past the rules' 15–30 s (a shorter tail could go either way: not scored)
+            if hi - a >= CLIPPED_MIN_S:
+                place = permit.id if permit is not None else None
+                xy = (float(e["x"]), float(e["y"])) if "x" in e else None
+                row(kind, a, hi, place=place, xy=xy, notes={"clipped_at_end": True})
         elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge", "signal_loss"):
             if inside(a, b):
                 place = permit.id if permit is not None and kind != "signal_loss" else None
