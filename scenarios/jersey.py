@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from scenarios.shared_data import shared_dir
 from tracker.fix import conform
 
-DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "jersey_city_refuse"
+DATA_DIR = shared_dir() / "data" / "jersey_city_refuse"
 TZ = "US/Eastern"
 
 

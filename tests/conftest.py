@@ -18,12 +18,13 @@ import psycopg
 import pytest
 import redis as redis_lib
 
+from scenarios.shared_data import shared_dir as shared_data_dir
 from tracker.config import Settings
 from tracker.edges.db import migrate
 from tracker.edges.services import Services, ensure_services
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared").resolve()
+SHARED = shared_data_dir()
 ARTIFACTS = ROOT / "artifacts"
 
 

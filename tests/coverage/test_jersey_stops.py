@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from scenarios import jersey
+from scenarios.shared_data import shared_dir
 from scenarios.jersey_stops import MAX_STOP_S, MIN_STOP_S, inferred_stops, per_truck, report
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "jersey_city_refuse"
+DATA = shared_dir() / "data" / "jersey_city_refuse"
 pytestmark = pytest.mark.skipif(not (DATA / "all_dedup.csv").is_file(), reason="shared Jersey City data absent")
 
 

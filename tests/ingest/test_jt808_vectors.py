@@ -25,11 +25,11 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scenarios.shared_data import shared_dir
 from ingest.jt808 import (
     VERSION_2013,
     VERSION_2019,
@@ -56,7 +56,7 @@ from ingest.jt808 import (
     unescape,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "jt808" / "vectors.json"
+VECTORS_PATH = shared_dir() / "jt808" / "vectors.json"
 if not VECTORS_PATH.exists():  # pragma: no cover - the shared folder is part of every checkout/CI
     pytest.skip(f"{VECTORS_PATH} not found", allow_module_level=True)
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())

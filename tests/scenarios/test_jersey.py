@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
 
+from scenarios.shared_data import shared_dir
 from scenarios.jersey import read_dedup, read_snapshots, replay, report, stops
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "jersey_city_refuse"
+DATA = shared_dir() / "data" / "jersey_city_refuse"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared data not present")
 
 
