@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tracker.coverage import work as W
 from tracker.coverage.compiled import CompiledPlans
 from tracker.coverage.params import CoverageParams
 
@@ -321,16 +322,7 @@ def _gap_capacity(rows: dict[str, np.ndarray], gp: dict[str, np.ndarray], sp: Sc
     out = np.zeros(veh.shape[0])
     if gp["veh"].size == 0:
         return out
-    order = np.argsort(gp["veh"], kind="stable")
-    gv = gp["veh"][order]
-    lo = np.searchsorted(gv, veh, "left")
-    hi = np.searchsorted(gv, veh, "right")
-    cnt = hi - lo
-    r = np.repeat(np.arange(out.size), cnt)
-    k = order[np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)]
-    ov = (np.minimum(gp["t1"][k], we[r]) - np.maximum(gp["t0"][k], ws[r])) / 1000.0
-    ok = (ov > 0) & ~(gp["home0"][k] & gp["home1"][k])
-    r, k, ov = r[ok], k[ok], ov[ok]
+    r, k, ov = W.gaps_in_windows(gp, veh, ws, we)
     pll = sp.point_lonlat[rows["point"][r]]
     d = dist_m(gp["lon0"][k], gp["lat0"][k], pll[:, 0], pll[:, 1]) + dist_m(pll[:, 0], pll[:, 1], gp["lon1"][k], gp["lat1"][k])
     cap = ov - np.nan_to_num(d, nan=0.0) / (params.gap_transit_kmh / 3.6)

@@ -237,6 +237,23 @@ def seg_distance_m(cp: CompiledPlans, seg: np.ndarray, lon: np.ndarray, lat: np.
     return out
 
 
+def gaps_in_windows(gp: dict[str, np.ndarray], veh: np.ndarray, ws: np.ndarray, we: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (row, gap) pair where a data gap of the row's vehicle (`veh`) overlaps the row's window
+    [`ws`, `we`] — except gaps that began and ended at home, which hide nothing — as (row index, gap index,
+    overlap seconds)."""
+    order = np.argsort(gp["veh"], kind="stable")
+    gv = gp["veh"][order]
+    lo = np.searchsorted(gv, veh, "left")
+    hi = np.searchsorted(gv, veh, "right")
+    cnt = hi - lo
+    r = np.repeat(np.arange(veh.shape[0]), cnt)
+    k = order[np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)]
+    ov = (np.minimum(gp["t1"][k], we[r]) - np.maximum(gp["t0"][k], ws[r])) / 1000.0
+    inside = (ov > 0) & ~(gp["home0"][k] & gp["home1"][k])
+    return r[inside], k[inside], ov[inside]
+
+
 def gap_overlap_s(rows: dict[str, np.ndarray], gp: dict[str, np.ndarray], cp: CompiledPlans,
                   utc_offset_min: int, params: CoverageParams | None = None) -> np.ndarray:
     """Per (segment, occurrence) row: the most working time a data gap of the plan's vehicle inside the
@@ -248,17 +265,7 @@ def gap_overlap_s(rows: dict[str, np.ndarray], gp: dict[str, np.ndarray], cp: Co
         return out
     plan = cp.seg_plan[rows["seg"]]
     ws, we = cp.plan_windows.bounds_ms(plan, rows["occ"], utc_offset_min)
-    veh = cp.plan_veh[plan]
-    order = np.argsort(gp["veh"], kind="stable")
-    gv = gp["veh"][order]
-    lo = np.searchsorted(gv, veh, "left")
-    hi = np.searchsorted(gv, veh, "right")
-    cnt = hi - lo
-    r = np.repeat(np.arange(out.size), cnt)
-    k = order[np.arange(r.size) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)]
-    ov = (np.minimum(gp["t1"][k], we[r]) - np.maximum(gp["t0"][k], ws[r])) / 1000.0
-    inside = (ov > 0) & ~(gp["home0"][k] & gp["home1"][k])
-    r, k, ov = r[inside], k[inside], ov[inside]
+    r, k, ov = gaps_in_windows(gp, cp.plan_veh[plan], ws, we)
     if params is not None and r.size:
         g = rows["seg"][r]
         d = seg_distance_m(cp, g, gp["lon0"][k], gp["lat0"][k]) + seg_distance_m(cp, g, gp["lon1"][k], gp["lat1"][k])
