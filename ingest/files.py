@@ -20,7 +20,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import polars as pl
 
 from ingest.http import BatchError, parse_batch

@@ -24,13 +24,10 @@ from typing import Any
 import numpy as np
 import typer
 
+from scenarios.cli._common import fail as _fail
+
 app = typer.Typer(name="coverage", help="Sanitation coverage: daily report, accuracy, Jersey City stops.",
                   no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"fleetwatch: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command("report")

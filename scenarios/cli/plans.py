@@ -9,31 +9,17 @@ are versioned reference documents: re-importing an unchanged plan writes nothing
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-from enum import Enum
 from pathlib import Path
 
 import typer
 
+from scenarios.cli._common import CrsOption
+from scenarios.cli._common import actor as _actor
+from scenarios.cli._common import fail as _fail
+
 app = typer.Typer(name="plans", help="Sanitation work plans and collection schedules: import, export, list.",
                   no_args_is_help=True)
-
-
-class CrsOption(str, Enum):
-    wgs84 = "wgs84"
-    gcj02 = "gcj02"
-    bd09 = "bd09"
-
-
-def _actor() -> str:
-    return os.environ.get("FLEETWATCH_ACTOR") or f"cli:{getpass.getuser()}"
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"fleetwatch: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command("import")

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from datetime import timedelta
 
 import typer
 
+from scenarios.cli._common import actor as _actor
+from scenarios.cli._common import fail as _fail
+
 app = typer.Typer(name="users", help="User accounts, roles and API tokens.", no_args_is_help=True)
 
 ROLES = "admin | supervisor | enforcement | operator | sanitation | auditor"
-
-
-def _actor() -> str:
-    return os.environ.get("FLEETWATCH_ACTOR") or f"cli:{getpass.getuser()}"
 
 
 def _password(given: str | None, prompt: bool) -> str | None:
@@ -27,11 +25,6 @@ def _password(given: str | None, prompt: bool) -> str | None:
     if prompt:
         return typer.prompt("password", hide_input=True, confirmation_prompt=True)
     return None
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"fleetwatch: error: {exc}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()

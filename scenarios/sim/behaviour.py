@@ -625,7 +625,7 @@ def refuse_truck(ctx: Ctx, points: list[Place], facility: Place, windows: list[s
     Violation no_transfer_arrival: from the first window whose arrival deadline (window end +
     `truth.arrival_within_s`) falls inside the period, the truck collects its round and drives home loaded,
     on roads that keep away from the facility's fence."""
-    city, sp = ctx.city, ctx.cfg.sanitation
+    city = ctx.city
     skip: set[str] = set()
     router = None
     undelivered_from = None
@@ -767,7 +767,7 @@ def sanitation(ctx: Ctx, plan: WorkPlan | None, inject: Plan | None = None) -> N
 
     Violations: missed_segment (one segment skipped), sweeping_too_fast (device left on during a transit at
     speed), banned_hours_work (a work run in a banned window); near miss brief_fast_work."""
-    city, tp = ctx.city, ctx.cfg.truth
+    city = ctx.city
     kp = ctx.cfg.kinds[ctx.vehicle.kind]
     band = kp.work_band_kmh or (3.0, 8.0)
     depot = city.places[city.home[ctx.vehicle.id]]

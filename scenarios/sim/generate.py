@@ -20,7 +20,7 @@ from scenarios.sim import behaviour as B
 from scenarios.sim.config import ScenarioConfig
 from scenarios.sim.faults import Reports, apply_faults
 from scenarios.sim.timeline import SENSORS, Timeline
-from scenarios.sim.violations import Injector, TRUTH_SCHEMA
+from scenarios.sim.violations import Injector
 from tracker.fix import FIX_SCHEMA
 from tracker.reference import DeliveryOrder, Permit, Vehicle
 

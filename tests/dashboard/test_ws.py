@@ -76,7 +76,7 @@ def test_live_binary_sends_everything_then_only_changes(world, rclient):  # noqa
 
 
 def test_live_viewport_limits_vehicles(world, rclient):  # noqa: ANN001
-    fleet, names = world["fleet"], world["names"]
+    fleet = world["fleet"]
     lons = sorted(seed.position(i, N)[0] for i in range(N))
     cut = (lons[N // 2 - 1] + lons[N // 2]) / 2
     with connect_as(world, f"/ws/live?bbox=100,10,{cut},40", first_message=False) as ws:

@@ -145,7 +145,6 @@ def _extent(points: list[tuple[float, float]], geometries: Sequence[ReferenceGeo
     """A square (in metres) window around the track and the case, padded; the geometries only when there
     is nothing else to frame. Geometries larger than the window are clipped by the axes, not shrunk."""
     if not points:
-        import shapely
         from shapely.geometry import shape
 
         for g in geometries:
