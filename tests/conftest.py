@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -48,18 +49,27 @@ def _with_db(url: str, dbname: str) -> str:
     return make_conninfo(**params)
 
 
-@pytest.fixture
-def pg_url(services: Services) -> Iterator[str]:
-    """A fresh database with every migration applied."""
-    name = f"fwt_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def scratch_database(services: Services, prefix: str = "fwt") -> Iterator[str]:
+    """A fresh database on the shared server with every migration applied (its URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(services.database_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_db(services.database_url, name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        with psycopg.connect(services.database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(services: Services) -> Iterator[str]:
+    """A fresh database with every migration applied."""
+    with scratch_database(services) as url:
+        yield url
 
 
 @pytest.fixture

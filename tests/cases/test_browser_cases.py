@@ -43,15 +43,14 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory, services) -> Iterator[Runtime]:
-    from tests.conftest import _with_db
-    from tracker.edges.db import migrate
+    from tests.conftest import scratch_database
 
-    name = f"fwk_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(services.database_url, name)
+    with scratch_database(services, "fwk") as url:
+        yield from _runtime(tmp_path_factory, services, url)
+
+
+def _runtime(tmp_path_factory: pytest.TempPathFactory, services, url: str) -> Iterator[Runtime]:
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
         save_vehicles(conn, [Vehicle(id="VA1", kind="muck_truck", company="A", district="d1", plate="粤B-A1"),
                              Vehicle(id="VB1", kind="muck_truck", company="B", district="d2", plate="粤B-B1")])
         users.create_user(conn, "test", ADMIN, "admin", password=PASSWORD, display_name="案件管理员")
@@ -63,10 +62,10 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, services) -> Iterator[Runt
     rt = Runtime(s)
     rt.start_services()
     rt.start_server()
-    yield rt
-    rt.stop()
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield rt
+    finally:
+        rt.stop()
 
 
 def _login(runtime: Runtime, user: str) -> str:

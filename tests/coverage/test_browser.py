@@ -28,15 +28,14 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory, services) -> Iterator[Runtime]:
-    from tests.conftest import _with_db
-    from tracker.edges.db import migrate
+    from tests.conftest import scratch_database
 
-    name = f"fwc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(services.database_url, name)
+    with scratch_database(services, "fwc") as url:
+        yield from _runtime(tmp_path_factory, services, url)
+
+
+def _runtime(tmp_path_factory: pytest.TempPathFactory, services, url: str) -> Iterator[Runtime]:
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
         save_fences(conn, FENCES, actor="test")
         coverage_store.save_plans(conn, day_plans(), actor="test")
         fx = conform(fix_stream().with_columns(pl.col("ts_ms").alias("received_ts_ms"), pl.lit("t").alias("source")))
@@ -49,10 +48,10 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, services) -> Iterator[Runt
     rt = Runtime(s)
     rt.start_services()
     rt.start_server()
-    yield rt
-    rt.stop()
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield rt
+    finally:
+        rt.stop()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ import psycopg
 import pytest
 
 from scenarios.runtime import Runtime
-from tests.conftest import _with_db
+from tests.conftest import scratch_database
 from tracker.config import Settings
 from tracker.edges import users
-from tracker.edges.db import migrate
 from tracker.edges.services import Services
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,15 +37,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def module_db(services: Services) -> Iterator[str]:
     """A fresh migrated database shared by one test module (the app keeps running across its tests)."""
-    name = f"fwd_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(services.database_url, name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-    yield url
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(services, "fwd") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
