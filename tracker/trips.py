@@ -297,14 +297,20 @@ class Trips:
         return df.group_by(keys).agg(pl.len().alias("trips")).sort(keys)
 
     def current_trip_ids(self, vidx: np.ndarray) -> list[str | None]:
-        ct, cf = self.table.ct, self.table.cf
-        out: list[str | None] = []
-        for v in vidx.tolist():
-            r = self.table.row(v)
-            if r >= 0 and cf[r, F_PHASE] == PHASE_LOADED and ct[r, T_TRIP] >= 0:
-                out.append(episode_id("trip", self.world.vehicle_ids[v], int(ct[r, T_TRIP])))
-            else:
-                out.append(None)
+        """The id of each vehicle's loaded trip under way (None: none) — rows looked up at once; only the
+        loaded trucks' ids are hashed."""
+        t = self.table
+        v = np.asarray(vidx, np.int64)
+        known = t.n_rows if t.kinds is None else t.row_of.shape[0]
+        inside = v < known
+        r = np.full(v.shape[0], -1, np.int64)
+        r[inside] = v[inside] if t.kinds is None else t.row_of[v[inside]]
+        rr = np.maximum(r, 0)
+        loaded = (r >= 0) & (t.cf[rr, F_PHASE] == PHASE_LOADED) & (t.ct[rr, T_TRIP] >= 0) if v.size else r >= 0
+        out: list[str | None] = [None] * v.shape[0]
+        ids = self.world.vehicle_ids
+        for i in np.flatnonzero(loaded).tolist():
+            out[i] = episode_id("trip", ids[int(v[i])], int(t.ct[rr[i], T_TRIP]))
         return out
 
 
