@@ -305,12 +305,13 @@ class Trips:
         inside = v < known
         r = np.full(v.shape[0], -1, np.int64)
         r[inside] = v[inside] if t.kinds is None else t.row_of[v[inside]]
-        rr = np.maximum(r, 0)
-        loaded = (r >= 0) & (t.cf[rr, F_PHASE] == PHASE_LOADED) & (t.ct[rr, T_TRIP] >= 0) if v.size else r >= 0
+        has = np.flatnonzero(r >= 0)  # (a vehicle of a kind without trips has no row: none)
+        rh = r[has]
+        loaded = has[(t.cf[rh, F_PHASE] == PHASE_LOADED) & (t.ct[rh, T_TRIP] >= 0)]
         out: list[str | None] = [None] * v.shape[0]
         ids = self.world.vehicle_ids
-        for i in np.flatnonzero(loaded).tolist():
-            out[i] = episode_id("trip", ids[int(v[i])], int(t.ct[rr[i], T_TRIP]))
+        for i in loaded.tolist():
+            out[i] = episode_id("trip", ids[int(v[i])], int(t.ct[r[i], T_TRIP]))
         return out
 
 

@@ -74,3 +74,16 @@ def test_live_state_carries_the_trip_under_way(settings, services):
         stored = {row[0] for row in conn.execute("SELECT trip_id FROM trips")}
     ended = {t for t in under_way if t not in {s.get("trip_id") for s in live_after.values()}}
     assert ended and ended <= stored  # the trip shown live is the trip stored, under the same id
+
+
+def test_a_fleet_without_trip_vehicles_has_no_trip_under_way(settings):
+    """Sweepers only: the trips table has no rows at all, and every vehicle's current trip is None."""
+    import numpy as np
+
+    from scenarios.evaluate import build_engine
+
+    sim = generate(load_scenario("sanitation", seed=4, vehicles=6, hours=0.05))
+    eng = build_engine(sim)
+    eng.process(sim.fixes)
+    ids = eng.trips.current_trip_ids(np.arange(eng.world.n_vehicles, dtype=np.int32))
+    assert len(ids) == eng.world.n_vehicles > 0 and set(ids) == {None}
