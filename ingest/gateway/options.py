@@ -22,6 +22,7 @@ vendor sensor profiles read by `ingest.jt808.profiles.load_profiles`)::
     registry_refresh_s = 30     # how often the terminal registry (vehicles table) is re-read
     check_plate = true          # refuse a registration whose plate contradicts the registry (0x8100 result 2)
     reissue_auth_code = false   # a new auth code on every registration (else the stored one is re-sent)
+    max_future_s = 86400        # a fix time further ahead than this is a broken clock: answered "bad message"
 
 Why these are configuration and not constants: terminal fleets differ (some vendors heartbeat every 5 min,
 some upload 0x0704 back-fills of hundreds of fixes at once), and a bench or test needs other limits than a
@@ -62,6 +63,7 @@ class GatewayOptions(BaseModel):
     registry_refresh_s: float = Field(30.0, gt=0)
     check_plate: bool = True
     reissue_auth_code: bool = False
+    max_future_s: float = Field(86400.0, gt=0)
 
     @classmethod
     def from_jt808(cls, table: dict[str, Any] | None, **overrides: Any) -> GatewayOptions:

@@ -168,7 +168,7 @@ def _slow_sensors(buf: bytes, starts: npt.NDArray[np.int64], ends: npt.NDArray[n
                 null[r] = False
 
 
-def build_blocks(batch: PositionBatch, shards: int, block_size: int, now_ms: int
+def build_blocks(batch: PositionBatch, shards: int, block_size: int, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
                  ) -> tuple[dict[int, list[pa.RecordBatch]], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
     """Decode a closed batch into Arrow record batches per shard (each ≤ `block_size` rows).
 
@@ -181,7 +181,7 @@ def build_blocks(batch: PositionBatch, shards: int, block_size: int, now_ms: int
     frame_of = np.repeat(np.arange(len(items), dtype=np.int64), items)
     dec = decode_fixed(buf, starts, ends)
     good = (dec.ok & (np.abs(dec.lat) <= 90.0) & (np.abs(dec.lon) <= 180.0)
-            & (dec.ts_ms <= now_ms + MAX_FUTURE_MS))
+            & (dec.ts_ms <= now_ms + max_future_ms))
     n = len(starts)
     codes = np.fromiter((_profile_code(p) for p in batch.profiles), dtype=np.int8, count=len(items))
     code_of = codes[frame_of]
@@ -267,11 +267,13 @@ class Publisher:
 
     `publish(batch, done)` calls `done(result)` on the loop once the batch is in Redis or failed."""
 
-    def __init__(self, redis_url: str, names: StreamNames, block_size: int) -> None:
+    def __init__(self, redis_url: str, names: StreamNames, block_size: int, max_future_ms: int = MAX_FUTURE_MS
+                 ) -> None:
         import redis.asyncio as aredis
 
         self.names = names
         self.block_size = block_size
+        self.max_future_ms = max_future_ms
         self.redis = aredis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10)
         self.inflight_batches = 0
 
@@ -292,7 +294,7 @@ class Publisher:
         zero = np.zeros(len(items), dtype=np.int64)
         try:
             blocks, good, frame_of = build_blocks(batch, self.names.shards, self.block_size,
-                                                  int(time.time() * 1000))
+                                                  int(time.time() * 1000), self.max_future_ms)
             payloads = [(self.names.fixes(shard), encode_record_batch(rb))
                         for shard, rbs in blocks.items() for rb in rbs]
         except Exception as exc:  # a bug here must not kill the gateway: the frames get "fail"

@@ -85,9 +85,10 @@ class Gateway:
         self.opts = options or GatewayOptions.from_jt808(settings.jt808)
         self.names = StreamNames(settings.bus.prefix, settings.bus.shards)
         self.redis_url = redis_url
-        self.profiles: dict[str, SensorProfile] = load_profiles(settings.jt808)
+        self.profiles: dict[str, SensorProfile] = load_profiles({"profiles": (settings.jt808 or {}).get("profiles", {})})
         self.registry = TerminalRegistry(database_url)
-        self.publisher = Publisher(redis_url, self.names, settings.bus.block_size)
+        self.publisher = Publisher(redis_url, self.names, settings.bus.block_size,
+                                   int(self.opts.max_future_s * 1000))
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jt808-db")
         self.stats = GatewayStats()
         self.conns: set[TerminalConnection] = set()

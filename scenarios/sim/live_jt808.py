@@ -91,7 +91,7 @@ def resolve_profile(jt808_settings: Mapping[str, Any] | None, name: str) -> tupl
     """The profile `name` from the configuration's `[jt808.profiles]` → (profile, configured). The simulator's
     own `SIM_PROFILE_NAME` is available even when not configured (configured = False: the gateway will not
     know it unless its configuration has `SIM_PROFILE_TOML`). Raises KeyError for other unknown names."""
-    profiles = load_profiles(dict(jt808_settings or {}))
+    profiles = load_profiles({"profiles": dict(jt808_settings or {}).get("profiles", {})})
     if name in profiles:
         return profiles[name], True
     if name == SIM_PROFILE_NAME:

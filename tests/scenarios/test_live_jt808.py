@@ -44,6 +44,11 @@ VEHICLES = 10
 SPEED = 60.0
 
 
+#: the scenarios below start at the next 05:00 local — up to a day ahead — and run past it: their gateway must
+#: accept fix times that far ahead (its default refuses more than a day: a broken clock)
+AHEAD = {"max_future_s": 2 * 86400.0}
+
+
 def _next_local_5am_ms(utc_offset_min: int = 480) -> int:
     """The scenario's shift change (05:00 local) next to come: violations then depend on the seed only, not
     on the hour the test runs, and the fixes are never older than the wall clock (no signal-loss noise)."""
@@ -136,7 +141,7 @@ def _history(database_url: str) -> pl.DataFrame:
 
 
 def test_live_jt808_stream_lands_in_history_with_sensors_and_alerts(sim, settings):
-    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"]}
+    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"], **AHEAD}
     rt = Runtime(settings)
     try:
         services = rt.start_services()
@@ -249,7 +254,7 @@ def test_terminals_reconnect_when_the_gateway_drops_them(settings):
     """Without heartbeats and with a gateway that closes connections idle for 1 s, parked vehicles lose
     their connection between reports: each must reconnect, authenticate with its stored code (no new
     registration) and lose nothing — frames the gateway never answered are sent again."""
-    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"], "idle_timeout_s": 1.0}
+    settings.jt808 = {"profiles": tomllib.loads(SIM_PROFILE_TOML)["jt808"]["profiles"], "idle_timeout_s": 1.0, **AHEAD}
     r = generate(load_scenario("sanitation", seed=4, vehicles=6, hours=0.05, start_ts_ms=_next_local_5am_ms()))
     rt = Runtime(settings)
     try:
@@ -286,6 +291,7 @@ def test_the_demo_reference_import_is_enough_for_the_gateway(settings):
     from scenarios.demo import load_reference
 
     r = generate(load_scenario("standard", seed=5, vehicles=8, hours=0.05, start_ts_ms=_next_local_5am_ms()))
+    settings.jt808 = dict(AHEAD)
     rt = Runtime(settings)
     try:
         services = rt.start_services()
