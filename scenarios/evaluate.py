@@ -64,6 +64,7 @@ class Evaluation:
     detections: pl.DataFrame = field(repr=False, default_factory=pl.DataFrame)
     truth: pl.DataFrame = field(repr=False, default_factory=pl.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
+    unscored: int = 0  # detections of borderline acts (just under a threshold) left out of the score
 
     def to_json_dict(self) -> dict[str, Any]:
         """Exactly the public report (the `--json` object)."""
@@ -76,6 +77,7 @@ class Evaluation:
                              "delay_p95_s": None if s.delay_p95_s is None else round(s.delay_p95_s, 1)}
                          for k, s in sorted(self.per_kind.items())},
             "false_alerts_per_1000_vehicle_hours": round(self.false_alerts_per_1000_vehicle_hours, 3),
+            "unscored_detections": self.unscored,
             "elapsed_s": round(self.elapsed_s, 2),
         }
 
@@ -208,6 +210,28 @@ def match(truth: pl.DataFrame, det: pl.DataFrame, tolerance_s: float = DEFAULT_T
     return pl.DataFrame(out, schema={"ti": pl.UInt32, "di": pl.UInt32}, orient="row")
 
 
+def drop_unscored(truth: pl.DataFrame, det: pl.DataFrame, pairs: pl.DataFrame, unscored: pl.DataFrame | None,
+                  tolerance_s: float = DEFAULT_TOLERANCE_S) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Leave out of the score the detections no truth row claimed that match a borderline act (one whose true
+    measure lies just under the rule's threshold, within the engine's measuring error): flagging it is not a
+    false alert, missing it not a miss. → (detections, pairs re-indexed, how many were left out)."""
+    if unscored is None or unscored.height == 0 or det.height == 0:
+        return det, pairs, 0
+    claimed = np.zeros(det.height, bool)
+    claimed[pairs.get_column("di").to_numpy().astype(np.int64)] = True
+    free = det.with_row_index("di").filter(pl.Series(~claimed))
+    hit = match(unscored, free.drop("di"), tolerance_s)
+    if hit.height == 0:
+        return det, pairs, 0
+    drop = np.zeros(det.height, bool)
+    drop[free.get_column("di").to_numpy()[hit.get_column("di").to_numpy().astype(np.int64)]] = True
+    new_index = np.cumsum(~drop) - 1
+    kept = det.filter(pl.Series(~drop))
+    pairs = pairs.with_columns(pl.Series("di", new_index[pairs.get_column("di").to_numpy().astype(np.int64)],
+                                         dtype=pl.UInt32))
+    return kept, pairs, int(drop.sum())
+
+
 def score(truth: pl.DataFrame, det: pl.DataFrame, pairs: pl.DataFrame, vehicle_hours: float
           ) -> tuple[dict[str, KindScore], float]:
     kinds = sorted(set(truth.get_column("kind").to_list()) | set(det.get_column("kind").to_list()))
@@ -245,9 +269,10 @@ def evaluate(cfg: ScenarioConfig, settings: Settings | None = None, *, batch_s: 
     t_eng = time.perf_counter() - t1
     det = detections_frame(latest, first_seen, sim.end_ts_ms)
     pairs = match(sim.truth, det, tolerance_s)
+    det, pairs, n_unscored = drop_unscored(sim.truth, det, pairs, getattr(sim, "unscored", None), tolerance_s)
     vh = len(sim.vehicles) * cfg.hours
     per_kind, fa = score(sim.truth, det, pairs, vh)
     return Evaluation(scenario=cfg.name, seed=cfg.seed, vehicles=len(sim.vehicles), vehicle_hours=vh,
                       per_kind=per_kind, false_alerts_per_1000_vehicle_hours=fa,
-                      elapsed_s=time.perf_counter() - t_all, detections=det, truth=sim.truth,
+                      elapsed_s=time.perf_counter() - t_all, detections=det, truth=sim.truth, unscored=n_unscored,
                       timings={"generate_s": t_gen, "engine_s": t_eng, "fixes": float(sim.fixes.height)})

@@ -8,7 +8,9 @@ at a fence edge does not make a truck leave and re-enter):
   truck dwelt there ≥ `load_dwell_s`. A load reported while outside every place also starts a trip (origin
   unknown). The trip starts when the truck leaves.
 * **unloading** — inside a destination place: load reported empty, lift up, or (no sensor) dwell ≥
-  `unload_dwell_s`. The trip is *completed* there.
+  `unload_dwell_s`. The trip is *completed* there. With no load sensor, a truck that reappears within
+  `gap_reach_m` of (or inside) a destination after a data gap of ≥ `unload_dwell_s` completed its trip there unseen
+  (outages near disposal sites are common: the fixes were lost, not the unloading).
 * **dumped** — load reported falling to empty, or lift up, outside every place: the trip ends `dumped`
   (the `illegal_dumping` rule raises the alert; the trip records it).
 * **failed** — a loaded truck unloads at, or (load inferred) stays ≥ `fail_dwell_s` at, a place that is not
@@ -75,14 +77,17 @@ class TripParams(RuleParams):
                                 "destination: the trip failed (passing through a site on the way does not)")
     return_min_s: float = Field(300.0, ge=0, description="load inferred: back at its own origin this long after "
                                 "leaving it loaded, without a destination: the trip failed")
+    gap_reach_m: float = Field(200.0, ge=0, description="no load sensor: reappearing within this distance of a "
+                               "destination after a data gap long enough to unload there (≥ unload_dwell_s) ends "
+                               "the trip there, completed unseen (the fixes were lost, not the unloading)")
     exit_debounce_s: float = Field(25.0, ge=0, description="outside a place this long before it counts as left")
     stop_kmh: float = Field(3.0, ge=0, description="at or below this speed a loaded truck is stopped")
     stop_radius_m: float = Field(60.0, gt=0, description="a stop wandering further than this is a new stop")
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
     stop_clear_m: float = Field(150.0, ge=0, description="slowing this close to a place right after a stop is "
                                 "the approach to its gate, not a new stop")
-    gate_s: float = Field(90.0, ge=0, description="a stop the truck leaves to enter its own site or "
-                          "a destination within this long was a queue at its gate (driving through another "
+    gate_s: float = Field(90.0, ge=0, description="a stop the truck leaves to enter its own site "
+                          "(not the one its loaded trip left) or a destination within this long was a queue at its gate (driving through another "
                           "site's fence does not count)")
     gate_queue_m: float = Field(300.0, ge=0, description="... when it stood within this distance of where it "
                                 "entered (a stop far away it just drove back from was no queue)")
@@ -168,8 +173,10 @@ class Trips:
         cand = np.flatnonzero(applies & batch.ok & may & (place < 0) & (batch.speed_kmh <= p.stop_kmh))
         if cand.size:
             near[cand] = self.world.near_kinds(batch.lon[cand], batch.lat[cand], ALLOWED_KINDS, p.stop_clear_m)
+        gap_dest = self._gap_dest(batch, applies, place)
         out = _scan(srow, batch.vidx, batch.kind, batch.ts_ms, batch.ok, batch.act, batch.speed_kmh,
-                    batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, own, near, self._role,
+                    batch.load, batch.lifting, batch.drum, batch.lon, batch.lat, place, own, near, gap_dest,
+                    self._role,
                     self._applies, *self.table.arrays,
                     p.load_dwell_s * 1000.0, p.unload_dwell_s * 1000.0, p.fail_dwell_s * 1000.0,
                     p.return_min_s * 1000.0,
@@ -187,6 +194,25 @@ class Trips:
         batch.extra["doc"] = doc
         batch.extra["doc_in_window"] = inwin
         self._record(rec, batch.backfill, batch)
+
+    def _gap_dest(self, batch: Batch, applies: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """Per row: the destination (fence position) a truck with no load reading reappears in or next to
+        after a data gap long enough to have unloaded there, else −1. Without it a sensorless truck whose visit to the
+        disposal site fell into an outage would drive home "loaded" and every turn off the corridor on the
+        way would be a route deviation."""
+        out = np.full(batch.n, -1, np.int32)
+        p = self.params
+        cand = np.flatnonzero(applies & batch.ok & (batch.load < 0) & (batch.dt_s >= p.unload_dwell_s))
+        inside = cand[place[cand] >= 0]  # back in view inside a destination: it may have been there all along
+        dest = self._role[batch.kind[inside], place[inside]] == ROLE_DEST
+        out[inside[dest]] = place[inside[dest]]
+        cand = cand[place[cand] < 0]
+        for kd in np.unique(batch.kind[cand]).tolist():
+            kinds = p.dest_kinds.get(KINDS[kd], [])
+            rows = cand[batch.kind[cand] == kd]
+            if kinds and rows.size:
+                out[rows] = self.world.nearest_of_kinds(batch.lon[rows], batch.lat[rows], kinds, p.gap_reach_m)
+        return out
 
     def finish(self, sidx_to_vidx: np.ndarray) -> dict[str, np.ndarray]:
         """End of data: loaded trips still open become `open` records (they feed suspected dumping)."""
@@ -440,7 +466,8 @@ def _leave(k, rec, v, gv, i, t_exit, place, r, ct, cf, load_dwell):
 
 
 @nb.njit(cache=True)
-def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, own, near, role, applies,
+def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, place, own, near, gap_dest, role,
+          applies,
           ct, cf, mt, mf, bt, bf, load_dwell, unload_dwell, fail_dwell, return_min, exit_deb, stop_kmh,
           stop_radius, stop_min, gate_ms, gate_queue_m):
     n = sidx.shape[0]
@@ -473,9 +500,12 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         # -- where is it: sticky membership (leaving needs exit_deb outside) --------------------------------
         cur = np.int32(cf[v, F_PLACE])
         here = place[i]
-        if cf[v, F_PEND] > 0 and here >= 0 and here != cur and (own[i] or role[kd, here] == ROLE_DEST) \
+        if cf[v, F_PEND] > 0 and here >= 0 and here != cur \
+                and ((own[i] and here != np.int32(cf[v, F_ORIGIN])) or role[kd, here] == ROLE_DEST) \
                 and dist_m_nb(ct[v, T_SLON] / 1e7, ct[v, T_SLAT] / 1e7, lon[i], lat[i]) <= gate_queue_m:
-            ct[v, T_STOP] = -1  # the stop just before entering its site or a destination: a queue at the gate
+            # the stop just before entering its site or a destination: a queue at the gate (not the site the
+            # loaded trip set out from — a loaded truck does not queue to get back in; it went back to reload)
+            ct[v, T_STOP] = -1
             ct[v, T_STOPLAST] = -1
             cf[v, F_PEND] = 0.0
         elif cf[v, F_PEND] > 0 and t - ct[v, T_STOPLAST] >= gate_ms + (cf[v, F_PEND] - 1.0) * 1000.0:
@@ -529,12 +559,17 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
                 # loaded, staying at (or unloading at) a place that is not a destination: the trip failed there
                 _close_stop(v, ct, cf, stop_min)
                 k = _end_trip(k, rec, v, vidx[i], i, ct[v, T_ENTER], cur, OUT_FAILED, ct, cf)
-            elif r == ROLE_DEST and (drop or lift or (ld < 0 and inferred and stay >= unload_dwell)
+            elif r == ROLE_DEST and (drop or lift or (ld < 0 and inferred and (stay >= unload_dwell
+                                                                                or gap_dest[i] == cur))
                                      or (ld == 0 and inferred)):
                 k = _end_trip(k, rec, v, vidx[i], i, t, cur, OUT_COMPLETED, ct, cf)
         elif cur < 0:
             if phase != 0:
-                if drop or lift:
+                if phase == PHASE_LOADED and inferred and gap_dest[i] >= 0:
+                    # back in view right by a destination after a gap it could have unloaded in: done there
+                    _close_stop(v, ct, cf, stop_min)
+                    k = _end_trip(k, rec, v, vidx[i], i, t, gap_dest[i], OUT_COMPLETED, ct, cf)
+                elif drop or lift:
                     ct[v, T_DROP] = t
                     _close_stop(v, ct, cf, stop_min)
                     k = _end_trip(k, rec, v, vidx[i], i, t, -1, OUT_DUMPED, ct, cf)

@@ -215,6 +215,24 @@ class World:
         return ref
 
 
+    def nearest_of_kinds(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
+                         within_m: float) -> npt.NDArray[np.int32]:
+        """Per point outside them: the nearest fence of one of `kinds` within `within_m` metres of its edge, or −1.
+        Exact distances for every candidate, so meant for few points (e.g. a truck reappearing after a gap)."""
+        out = np.full(lon.shape[0], -1, np.int32)
+        if lon.shape[0] == 0 or self.fence_index is None:
+            return out
+        sel = np.flatnonzero(self.fence_kind_mask(tuple(sorted(str(k) for k in kinds))))
+        if sel.size == 0:
+            return out
+        best = np.full(lon.shape[0], np.inf)
+        for f in sel.tolist():  # few points, few fences of a kind: one vectorised distance per fence
+            d = self.fence_index.distance_m(lon, lat, np.full(lon.shape[0], f))
+            better = (d <= within_m) & (d < best)
+            best[better] = d[better]
+            out[better] = f
+        return out
+
     def near_kinds(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
                    within_m: float) -> npt.NDArray[np.bool_]:
         """Per point: within `within_m` metres of (or inside) a fence of one of `kinds` — e.g. a truck queueing

@@ -62,5 +62,6 @@ def _table(ev: object) -> None:
     c = Console()
     c.print(t)
     c.print(f"false alerts per 1,000 vehicle-hours: {ev.false_alerts_per_1000_vehicle_hours:.2f}    "
+            f"borderline acts detected, not scored: {ev.unscored}    "
             f"elapsed {ev.elapsed_s:.1f} s (generate {ev.timings.get('generate_s', 0):.1f} s, "
             f"engine {ev.timings.get('engine_s', 0):.1f} s, {int(ev.timings.get('fixes', 0))} fixes)")

@@ -39,6 +39,7 @@ class SimResult:
     plans: Plans
     truth: pl.DataFrame  # TRUTH_SCHEMA: kind, vehicle_id, start_ts_ms, end_ts_ms, place_id, lon, lat, notes
     near_misses: pl.DataFrame  # same schema: deliberate compliant look-alikes (never to be alerted)
+    unscored: pl.DataFrame  # same schema: acts just under a threshold, within measuring error (not scored)
     timelines: dict[str, Timeline] = field(repr=False, default_factory=dict)
     fault_log: list[dict[str, float]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -108,7 +109,7 @@ def generate(scenario: ScenarioConfig) -> SimResult:
     reports = Reports(vehicle=cat["vehicle"], t_true_ms=cat["t_true_ms"], x=cat["x"], y=cat["y"],
                       speed_kmh=cat["speed_kmh"], heading_deg=cat["heading_deg"], acc=cat["acc"],
                       sensors={s: cat[s] for s in SENSORS})
-    truth, near = inj.truth_frames()
+    truth, near, unscored = inj.truth_frames()
     protected = inj.protected_intervals()
     faulty, log = apply_faults(reports, cfg, np.random.default_rng([cfg.seed, 0xFA17]), len(city.vehicles),
                                protected)
@@ -116,7 +117,7 @@ def generate(scenario: ScenarioConfig) -> SimResult:
     permits = inj.final_permits()
     fences = fence_features(city)
     return SimResult(config=cfg, city=city, fixes=fixes, vehicles=list(city.vehicles), fences=fences,
-                     permits=permits, orders=list(city.orders), plans=city.plans, truth=truth, near_misses=near,
+                     permits=permits, orders=list(city.orders), plans=city.plans, truth=truth, near_misses=near, unscored=unscored,
                      timelines=timelines, fault_log=log, elapsed_s=time.perf_counter() - t_start)
 
 

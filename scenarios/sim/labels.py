@@ -43,15 +43,25 @@ def _longest(mask: np.ndarray, t: np.ndarray, close_gap_s: float = 0.0) -> tuple
 #: a violation still under way when the simulated period ends is labelled (clipped) when at least this much of it
 #: lies inside the period
 CLIPPED_MIN_S = 60.0
+#: how far under a duration threshold a true measure is still within the engine's measuring error (fix cadence
+#: 10–30 s, a 25 s fence-exit debounce): such acts are unscored, not truth and not near misses
+BORDER_S = 45.0
+#: the same for a restricted-zone visit against its 30 s: one 10 s fix interval
+ZONE_BORDER_S = 10.0
 
 
 def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, Any]], plan: Plan | None,
-                 permit: Permit | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                 permit: Permit | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """→ (truth, near misses, unscored). Unscored: a real act whose true measure lies just under the rule's
+    threshold, closer to it than the engine can measure from 10–30 s fixes with 10 m noise (a loaded trip of
+    1:45 outside the window against a 2:00 threshold). Whether the engine flags it or not, it is neither a
+    hit, a miss nor a false alert — `scenarios.evaluate` leaves matching detections out of the score."""
     cfg, tp = city.cfg, city.cfg.truth
     T = cfg.hours * 3600.0
     lo, hi = 0.0, T
     rows: list[dict[str, Any]] = []
     near: list[dict[str, Any]] = []
+    unscored: list[dict[str, Any]] = []
     frame = city.net.frame
     kp = cfg.kinds[v.kind]
 
@@ -122,10 +132,10 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
         elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge") and lo <= a < hi < b:
             # still going when the data ends: the data shows its start — labelled, clipped, once the visible
             # part is well past the rules' 15–30 s (a shorter tail could go either way: not scored)
-            if hi - a >= CLIPPED_MIN_S:
-                place = permit.id if permit is not None else None
-                xy = (float(e["x"]), float(e["y"])) if "x" in e else None
-                row(kind, a, hi, place=place, xy=xy, notes={"clipped_at_end": True})
+            place = permit.id if permit is not None else None
+            xy = (float(e["x"]), float(e["y"])) if "x" in e else None
+            row(kind, a, hi, place=place, xy=xy, notes={"clipped_at_end": True},
+                into=None if hi - a >= CLIPPED_MIN_S else unscored)
         elif kind in ("unsealed_transport", "illegal_dumping", "mixer_discharge", "signal_loss"):
             if inside(a, b):
                 place = permit.id if permit is not None and kind != "signal_loss" else None
@@ -153,6 +163,8 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
                 for i, j in _runs(ins):
                     if t[j - 1] - t[i] >= tp.zone_min_s:
                         row(kind, float(t[i]), float(t[j - 1]), place=zone.id)
+                    elif t[j - 1] - t[i] >= tp.zone_min_s - ZONE_BORDER_S:  # one fix interval short: either call
+                        row(kind, float(t[i]), float(t[j - 1]), place=zone.id, into=unscored)
                     elif j - i > 1:
                         row(kind, float(t[i]), float(t[j - 1]), place=zone.id, into=near)
         elif kind == "sweeping_too_fast":
@@ -210,6 +222,9 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             if idx.size == 0:
                 continue
             a, b = float(t[idx[0]]), float(t[idx[-1]])
-            if b - a >= 120.0 and (kmh[idx] > tp.moving_kmh).sum() >= 60:
+            moving_s = int((kmh[idx] > tp.moving_kmh).sum())
+            if b - a >= 120.0 and moving_s >= 60:
                 row(plan.kind, a, b, place=permit.id)
-    return rows, near
+            elif b - a >= 120.0 - BORDER_S and moving_s >= 60 - BORDER_S:  # a short trip: either call is right
+                row(plan.kind, a, b, place=permit.id, into=unscored)
+    return rows, near, unscored

@@ -58,6 +58,7 @@ class Injector:
         self.plans: dict[str, B.Plan] = {}
         self.truth: list[dict[str, Any]] = []
         self.near: list[dict[str, Any]] = []
+        self.unscored: list[dict[str, Any]] = []
         self.gaps: dict[str, list[tuple[float, float]]] = {}
         self.expired: set[str] = set()
         self._permit_of: dict[str, Permit] = {}
@@ -236,18 +237,20 @@ class Injector:
         from scenarios.sim.labels import label_events
 
         plan = self.plans.get(v.id)
-        rows, near = label_events(self.city, v, tl, events, plan, self._permit_of.get(v.id))
+        rows, near, unscored = label_events(self.city, v, tl, events, plan, self._permit_of.get(v.id))
         self.truth.extend(rows)
         self.near.extend(near)
+        self.unscored.extend(unscored)
 
     # -- outputs ------------------------------------------------------------------------------------------------
-    def truth_frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def truth_frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(truth, near misses, unscored borderline acts) — see `scenarios.sim.labels.label_events`."""
         def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
             if not rows:
                 return pl.DataFrame(schema=TRUTH_SCHEMA)
             df = pl.DataFrame([{k: r[k] for k in TRUTH_SCHEMA} for r in rows], schema=TRUTH_SCHEMA)
             return df.sort(["start_ts_ms", "vehicle_id", "kind"])
-        return frame(self.truth), frame(self.near)
+        return frame(self.truth), frame(self.near), frame(self.unscored)
 
     def protected_intervals(self) -> list[tuple[int, int, int]]:
         idx = {v.id: i for i, v in enumerate(self.city.vehicles)}

@@ -5,7 +5,7 @@ import json
 import polars as pl
 from typer.testing import CliRunner
 
-from scenarios.evaluate import detections_frame, match, score
+from scenarios.evaluate import detections_frame, drop_unscored, match, score
 from tracker.episode import Episode
 
 T = {"kind": pl.String, "vehicle_id": pl.String, "start_ts_ms": pl.Int64, "end_ts_ms": pl.Int64,
@@ -40,6 +40,26 @@ def test_matching_is_one_to_one_same_vehicle_and_kind_with_tolerance():
     assert fa == 1000.0 * 2 / 10.0
 
 
+def test_borderline_acts_are_left_out_of_the_score_both_ways():
+    """A detection of an act just under the threshold (unscored) is not a false alert; one a truth row claims
+    stays a hit even if it also overlaps a borderline act; unmatched borderline acts are not misses."""
+    truth = _truth([("out_of_window", "A", 100_000, 300_000, "P1")])
+    unscored = _truth([("out_of_window", "B", 100_000, 200_000, "P2"), ("out_of_window", "A", 250_000, 350_000, "P1"),
+                       ("out_of_window", "C", 0, 100_000, "P3")])
+    eps = [Episode.new("out_of_window", "A", 110_000, end_ts_ms=290_000),
+           Episode.new("out_of_window", "B", 90_000, end_ts_ms=210_000),
+           Episode.new("speeding", "B", 90_000, end_ts_ms=210_000)]  # another kind: still false
+    det = _det(eps, {e.id: e.start_ts_ms for e in eps})
+    pairs = match(truth, det)
+    kept, pairs2, n = drop_unscored(truth, det, pairs, unscored)
+    assert n == 1 and kept.height == 2
+    assert set(kept["vehicle_id"]) == {"A", "B"} and set(kept["kind"]) == {"out_of_window", "speeding"}
+    per, fa = score(truth, kept, pairs2, vehicle_hours=10.0)
+    assert per["out_of_window"].f1 == 1.0 and per["out_of_window"].support == 1
+    assert fa == 1000.0 * 1 / 10.0  # only the speeding detection
+    assert drop_unscored(truth, det, pairs, None)[2] == 0
+
+
 def test_tolerance_bounds_matching():
     truth = _truth([("speeding", "A", 100_000, 200_000, None)])
     eps = [Episode.new("speeding", "A", 400_000, end_ts_ms=450_000)]
@@ -61,7 +81,7 @@ def test_evaluate_cli_prints_one_json_object():
     assert r.exit_code in (0, 1), r.output
     obj = json.loads(r.stdout)
     assert set(obj) == {"scenario", "seed", "vehicles", "vehicle_hours", "per_kind",
-                        "false_alerts_per_1000_vehicle_hours", "elapsed_s"}
+                        "false_alerts_per_1000_vehicle_hours", "unscored_detections", "elapsed_s"}
     assert obj["seed"] == 3 and obj["vehicles"] == 40
     for k, s in obj["per_kind"].items():
         assert set(s) == {"precision", "recall", "f1", "support", "detected", "delay_p50_s", "delay_p95_s"}

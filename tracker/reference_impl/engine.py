@@ -61,7 +61,7 @@ class ReferenceEngine:
                 n_before = len(trips.records)
                 here = min((f for f in r.fences if FENCE_KINDS[w.fence_kind[f]] in ALLOWED_KINDS), default=-1)
                 trips.step(r, here, lambda f: self._role(kind, f), self._own(v, kind, here),
-                           self._near(r, here))
+                           self._near(r, here), self._gap_dest(r, here, kind))
                 for rec in trips.records[n_before:]:
                     self._trip_record(v, kind, rec, OUT_FAILED, r)
             self._docs(v, kind, r)
@@ -149,6 +149,14 @@ class ReferenceEngine:
             return False
         return bool(self.world.near_kinds(np.array([r.lon]), np.array([r.lat]), ALLOWED_KINDS,
                                           self.tp.stop_clear_m)[0])
+
+    def _gap_dest(self, r, here: int, kind: str) -> int:
+        kinds = self.tp.dest_kinds.get(kind, [])
+        if r.load >= 0 or r.dt_s < self.tp.unload_dwell_s or not kinds:
+            return -1
+        if here >= 0:
+            return here if self._role(kind, here) == ROLE_DEST else -1
+        return int(self.world.nearest_of_kinds(np.array([r.lon]), np.array([r.lat]), kinds, self.tp.gap_reach_m)[0])
 
     def _vehicle_docs(self, v: int) -> list[int]:
         w = self.world

@@ -69,13 +69,15 @@ class VehicleTrips:
                 self._begin(t_exit, self.place, 0)
 
     # -- one fix --------------------------------------------------------------------------------------------
-    def step(self, r, here: int, role_of, own: bool, near: bool) -> None:
-        """`here`: the allowed place the fix is in (−1); `role_of(fence)`: its role for this vehicle kind."""
+    def step(self, r, here: int, role_of, own: bool, near: bool, gap_dest: int = -1) -> None:
+        """`here`: the allowed place the fix is in (−1); `role_of(fence)`: its role for this vehicle kind;
+        `gap_dest`: the destination it reappears next to after a gap long enough to unload (−1)."""
         p, t, ld = self.p, r.ts, r.load
         if self.phase == PHASE_UNKNOWN and self.trip < 0:
             self.trip = t
         cur = self.place
-        if self.pending and here >= 0 and here != cur and (own or role_of(here) == ROLE_DEST) and float(
+        if self.pending and here >= 0 and here != cur \
+                and ((own and here != self.origin) or role_of(here) == ROLE_DEST) and float(
                 dist_m(self.slon / 1e7, self.slat / 1e7, r.lon, r.lat)) <= p.gate_queue_m:
             self.stop, self.stop_last, self.pending = -1, -1, False  # it queued at this place's gate
         elif self.pending and t - self.stop_last >= p.gate_s * 1000 + self.pend_delay_ms:
@@ -117,12 +119,16 @@ class VehicleTrips:
             if role != ROLE_DEST and ((inferred and (stay >= p.fail_dwell_s * 1000 or back_home)) or drop or lift):
                 self._close_stop()
                 self._end(self.enter, cur, OUT_FAILED, t)
-            elif role == ROLE_DEST and (drop or lift or (ld < 0 and inferred and stay >= p.unload_dwell_s * 1000)
+            elif role == ROLE_DEST and (drop or lift or (ld < 0 and inferred and (stay >= p.unload_dwell_s * 1000
+                                                                                  or gap_dest == cur))
                                         or (ld == 0 and inferred)):
                 self._end(t, cur, OUT_COMPLETED, t)
         elif cur < 0:
             if self.phase != 0:
-                if drop or lift:
+                if self.phase == PHASE_LOADED and inferred and gap_dest >= 0:
+                    self._close_stop()
+                    self._end(t, gap_dest, OUT_COMPLETED, t)
+                elif drop or lift:
                     self.drop_ts = t
                     self._close_stop()
                     self._end(t, -1, OUT_DUMPED, t)

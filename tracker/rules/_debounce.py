@@ -9,7 +9,9 @@ Per vehicle, over its ok fixes in time order (one numba scan over the whole batc
   than `max_gap_s` (we do not know what happened in between);
 * the episode OPENS when the run has lasted ≥ `min_duration_s` and covered ≥ `min_distance_m` (distance =
   sum of steps between the run's fixes while really moving — `Batch.move_m`, so GPS noise around a parked
-  truck never adds up to distance; 0 disables the distance test, e.g. for a truck dumping at a stop);
+  truck never adds up to distance; only steps between two consecutive fixes that both meet the condition
+  count, so the step *into* a lone multipath outlier — often hundreds of metres — never makes a run of two
+  outliers minutes apart look like travel; 0 disables the distance test, e.g. for a truck dumping at a stop);
 * while open, its level rises each time the run's duration passes an escalation threshold (`levels_s`),
   and its severity rises from suspected to confirmed as soon as one fix confirms it: both are UPDATE events;
 * it CLOSES when the run breaks; `end_ts` is the first fix of the breaking false stretch (or the last fix
@@ -158,7 +160,8 @@ def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, 
                 cf[v, F_PLACE] = place[i]
                 cf[v, F_SEV] = sev[i]
             else:
-                cf[v, F_DIST] += step_m[i]
+                if ct[v, T_FALSE] < 0:  # only travel between fixes that both meet the condition counts
+                    cf[v, F_DIST] += step_m[i]
                 if value[i] > cf[v, F_PEAK]:
                     cf[v, F_PEAK] = value[i]
             ct[v, T_FALSE] = -1
