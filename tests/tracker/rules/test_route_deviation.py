@@ -46,3 +46,24 @@ def test_truck_first_seen_on_the_road_driving_home_off_the_corridor_is_not():
     legs = [synth.leg("far", 30.0), synth.leg("depot", 30.0, dwell_s=600.0)]
     eps, _ = synth.run(synth.track(synth.vehicle("M2"), legs, rng, start="road"))
     assert synth.of_kind(eps, "route_deviation") == []
+
+
+def test_two_multipath_outliers_minutes_apart_are_not_a_deviation():
+    """Two lone fixes thrown ~180 m off the corridor 130 s apart: the step into the second one (~200 m) is
+    not travel outside the corridor — only steps between two fixes that are both outside count."""
+    import polars as pl
+
+    df = _trip("road")
+    x_lat = 180.0 / 111_000.0
+    on_route = (df["load"] == 3) & (df["speed_kmh"] > 20)
+    idx = np.flatnonzero(on_route.to_numpy())
+    a, b = int(idx[len(idx) // 3]), int(idx[len(idx) // 3]) + 13  # 13 fixes = 130 s later
+    lat = df["lat"].to_numpy().copy()
+    lat[[a, b]] += x_lat
+    eps, _ = synth.run(df.with_columns(pl.Series("lat", lat)))
+    assert synth.of_kind(eps, "route_deviation") == []
+    # the same two fixes as the ends of a real excursion (every fix between them off the corridor) do deviate
+    lat2 = df["lat"].to_numpy().copy()
+    lat2[a:b + 1] += x_lat
+    eps2, _ = synth.run(df.with_columns(pl.Series("lat", lat2)))
+    assert len(synth.of_kind(eps2, "route_deviation")) == 1
