@@ -13,8 +13,11 @@
 //   uniform (`animT`, static/points.js) — no per-frame JavaScript over the fleet, no per-frame upload;
 // * the layer's binary attributes keep their identity between updates (deck.gl re-uploads an attribute
 //   when its `{value}` object changes), and colours/radii are re-uploaded only when one actually changed;
-// * the vehicle canvas has no multisampling and no preserved drawing buffer (the points are antialiased in
-//   their fragment shader; MSAA would shade and resolve every sample of the 1.1 M-pixel canvas each frame).
+// * the vehicle canvas has no multisampling, no preserved drawing buffer and no depth buffer (the points are
+//   antialiased in their fragment shader; MSAA would shade and resolve every sample of the 1.1 M-pixel canvas
+//   each frame, and a depth buffer would be cleared and tested each frame for a flat map);
+// * the dots are only a few pixels across at the city-wide view (RADIUS_M below): the pixels they cover are
+//   shaded one by one, and at 20,000 vehicles they were most of a frame's cost.
 // The page still measures how long its frames really take (requestAnimationFrame intervals, not the
 // JavaScript time of a render) and stops animating when they are slow, and never animates in quiet mode
 // (`?static=1` / prefers-reduced-motion); then it redraws once per update. `?animate=1` animates always.
@@ -36,9 +39,11 @@
   const { deck: base, L } = FW.makeDeck(baseBox, view, ["TileLayer", "BitmapLayer"]);
   base.setProps({ controller: false, viewState: view, initialViewState: undefined,
                   onAfterRender: () => { state.baseRenders += 1; } });
-  // the vehicle canvas: created like FW.makeDeck's, with the WebGL context it needs (no MSAA, not preserved;
-  // `?msaa=1` restores the defaults, for comparison)
-  const glProps = params.get("msaa") === "1" ? {} : { webgl: { antialias: false, preserveDrawingBuffer: false } };
+  // the vehicle canvas: created like FW.makeDeck's, with the WebGL context it needs (no MSAA, not preserved,
+  // no depth buffer — a flat map needs no depth test, and without the buffer there is none to clear and test
+  // every frame; `?msaa=1` restores the defaults, for comparison)
+  const glProps = params.get("msaa") === "1" ? {}
+    : { webgl: { antialias: false, preserveDrawingBuffer: false, depth: false, stencil: false } };
   const deck = createDeck({ container, tooltip: false,
                             jsonInput: { initialViewState: view, controller: true, layers: [], deviceProps: glProps } });
   window.fwDeck = deck;
@@ -70,6 +75,11 @@
   const drawnAt = (i, k = animK) => [to[2 * i] + delta[2 * i] * (1 - k), to[2 * i + 1] + delta[2 * i + 1] * (1 - k)];
   const OFFLINE = FW.vocab.colors.status.offline, ALARM = FW.vocab.colors.status.alarm;
   const MOVING_LINE = [235, 242, 250, 200], STILL_LINE = [10, 14, 20, 220];
+  // Dot size: a radius in metres clamped to a pixel range. 12 m (16 in alarm) keeps a dot at its 3 px minimum
+  // at the city-wide view (~4.5 m/px at zoom 14; before: 26 m, ~6 px), where vehicles can be a few pixels
+  // apart and bigger dots only cover each other — and every covered pixel is shaded, the bulk of a frame's
+  // cost with software WebGL; zoomed in it grows up to 11 px, as before.
+  const RADIUS_M = 12, ALARM_RADIUS_M = 16, DOT = { radiusMinPixels: 3, radiusMaxPixels: 11, lineWidth: 1 };
   function put(arr, o, r, g, b, a) { // write one RGBA; true when it changed
     if (arr[o] === r && arr[o + 1] === g && arr[o + 2] === b && arr[o + 3] === a) return false;
     arr[o] = r; arr[o + 1] = g; arr[o + 2] = b; arr[o + 3] = a;
@@ -81,7 +91,7 @@
     let changed = put(fill, i * 4, c[0], c[1], c[2], motion === "stopped" ? 150 : motion === "offline" ? 190 : 255);
     const l = alarm ? ALARM : motion === "moving" ? MOVING_LINE : STILL_LINE;
     changed = put(line, i * 4, l[0], l[1], l[2], alarm ? 255 : l[3]) || changed;
-    const r = ui.hidden.has(kind) ? 0 : alarm ? 34 : 26;
+    const r = ui.hidden.has(kind) ? 0 : alarm ? ALARM_RADIUS_M : RADIUS_M;
     if (radius[i] !== r) { radius[i] = r; changed = true; }
     if (changed) styleDirty = true;
   }
@@ -154,11 +164,12 @@
   function vehicleLayers() {
     const data = vehicleAttributes();
     const layers = [usePoints
-      ? new window.FWPointLayer({ id: "vehicles", data, pickable: true, radiusMinPixels: 3.5,
-                                  radiusMaxPixels: 11, lineWidthPixels: 1.2, animT: animK })
+      ? new window.FWPointLayer({ id: "vehicles", data, pickable: true, radiusMinPixels: DOT.radiusMinPixels,
+                                  radiusMaxPixels: DOT.radiusMaxPixels, lineWidthPixels: DOT.lineWidth, animT: animK })
       : new L.ScatterplotLayer({
         id: "vehicles", data, pickable: true, stroked: true, filled: true, radiusUnits: "meters",
-        radiusMinPixels: 3.5, radiusMaxPixels: 11, lineWidthUnits: "pixels", getLineWidth: 1.2,
+        radiusMinPixels: DOT.radiusMinPixels, radiusMaxPixels: DOT.radiusMaxPixels, lineWidthUnits: "pixels",
+        getLineWidth: DOT.lineWidth,
       })];
     const alarmed = [];
     for (let i = 0; i < n; i++) if (store.inAlarm(i) && radius[i] > 0) alarmed.push(i);
