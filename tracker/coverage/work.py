@@ -107,8 +107,9 @@ def passes(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams, 
     if not presorted:
         order = np.lexsort((p["dist"], p["seg"], p["ts"], p["vkey"]))
         p = {k: v[order] for k, v in p.items()}
-    p = _smooth_spikes(_choose(p, cp, params), params.max_step_s * 1000.0)
     vmax_ms = (cp.plan_vmax[cp.seg_plan] + params.band_tolerance_kmh) / 3.6
+    p = _smooth_spikes(_choose(p, cp, params), params.max_step_s * 1000.0)
+    p = _drop_lone_outliers(p, vmax_ms, params)
     k, seg, occ, veh, lo, hi, t0, t1, nfix = K.passes(
         p["vkey"], p["ts"], p["seg"], p["occ"], p["s"], p["dist"], p["state"], p["prev_ts"], p["speed"] / 3600.0,
         cp.n_segments, vmax_ms / 1000.0,
@@ -144,6 +145,39 @@ def _choose(p: dict[str, np.ndarray], cp: CompiledPlans, params: CoverageParams)
     if not drop.any():
         return p
     return {k: v[~drop] for k, v in p.items()}
+
+
+def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: CoverageParams
+                        ) -> dict[str, np.ndarray]:
+    """A lone fix thrown `reverse_min_m` or more along the segment beyond both its neighbours (a spike back
+    or ahead: multipath, or σ 10 m noise on a slow sweeper), while the neighbours agree with each other, is
+    dropped:
+    otherwise it reads as the sweeper turning round (a 30 m step back) or as a jump the next fix contradicts,
+    the pass is cut there and the stretch between is lost. Streams are (vehicle, segment, occurrence) in time
+    order; input order is kept. A real turn is seen by the fixes after it, so it never has two agreeing
+    neighbours on the far side."""
+    n = p["ts"].size
+    if n < 3:
+        return p
+    vk, sg, oc, ts, sm, st = p["vkey"], p["seg"], p["occ"], p["ts"], p["s"], p["state"]
+    step = params.max_step_s * 1000.0
+    same = (vk[1:] == vk[:-1]) & (sg[1:] == sg[:-1]) & (oc[1:] == oc[:-1]) & (ts[1:] > ts[:-1])
+    inner = np.zeros(n, bool)  # both neighbours in the same stream, close in time
+    inner[1:-1] = same[:-1] & same[1:] & (ts[1:-1] - ts[:-2] <= step) & (ts[2:] - ts[1:-1] <= step)
+    i = np.flatnonzero(inner)
+    if i.size == 0:
+        return p
+    a, b = i - 1, i + 1
+    v = vmax_ms[sg[i]] / 1000.0
+    agree = np.abs(sm[b] - sm[a]) <= v * (ts[b] - ts[a]) + params.step_slack_m
+    r = params.reverse_min_m
+    spike = (sm[i] <= np.minimum(sm[a], sm[b]) - r) | (sm[i] >= np.maximum(sm[a], sm[b]) + r)
+    lone = agree & spike & (st[i] == st[a]) & (st[a] <= K.ST_PAUSED)
+    if not lone.any():
+        return p
+    keep = np.ones(n, bool)
+    keep[i[lone]] = False
+    return {k: v_[keep] for k, v_ in p.items()}
 
 
 def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np.ndarray]:
