@@ -137,6 +137,21 @@ def test_a_multipath_jump_neither_adds_a_pass_nor_loses_the_stretch():
     assert got["passes_done"] == 1 and got["coverage_pct"] > 97
 
 
+def test_a_lone_fix_thrown_back_along_the_road_is_not_a_turn(monkeypatch):
+    """Measures of a real sweeper pass (simulated, seed 607): steps of 3–30 m, then one fix 35 m *behind* the
+    one before, then on. Read as a turn it cut the pass, the next fix looked like a jump, and the 21 m
+    between were lost (96 %); dropped as a lone outlier the pass is whole."""
+    s = np.array([399.5, 403.8, 411.9, 442.4, 444.9, 472.7, 487.1, 451.8, 508.0, 537.0, 542.5, 568.7, 581.0]) - 299.5
+    s = np.r_[np.arange(0.0, 100.0, 13.0), s, np.arange(s[-1] + 13.0, 500.0, 13.0), 500.0]
+    ts = S.at("05:10") + np.arange(s.size, dtype=np.int64) * 10_000
+    plans = S.plans(S.work_plan("V1", [S.straight(500)]))
+    fx = S.fixes("V1", np.column_stack([s, np.zeros_like(s)]), ts, 5.0)
+    got = coverage_of(plans, fx)[("V1-s1", 0)]
+    assert got["passes_done"] == 1 and got["coverage_pct"] > 99
+    monkeypatch.setattr(W, "_drop_lone_outliers", lambda p, *_: p)  # what it did before
+    assert coverage_of(plans, fx)[("V1-s1", 0)]["coverage_pct"] < 97
+
+
 def test_a_lone_speed_spike_does_not_break_the_pass():
     xy, ts = S.drive(S.straight(400), S.at("05:10"), 5.0)
     speed = np.full(ts.size, 5.0)
