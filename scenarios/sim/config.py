@@ -156,6 +156,7 @@ class TruthParams(_M):
     sweeping_excess_kmh: Range = (6.0, 10.0)
     zone_dwell_s: Range = (90.0, 240.0)  # below the dumping-stop threshold: a stop, not a suspected discharge
     zone_min_s: float = 30.0  # an entry into an active zone shorter than this is not labelled
+    zone_rejoin_s: float = 45.0  # out of a zone for less than this (along its edge) and back in: the same visit
     discharge_s: Range = (180.0, 420.0)
     banned_work_s: Range = (600.0, 1500.0)
     arrival_within_s: float = 1800.0  # a refuse round must reach its facility this long after its window closed

@@ -160,6 +160,9 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             t, x, y, _ = sample(a, float(e.get("t_exit_max", b)))
             for zone in city.zones:
                 ins = (np.hypot(x - zone.x, y - zone.y) < float(zone.radius_m or 0)) & in_windows(minutes(t), zone.windows)
+                for a_, b_ in _runs(~ins):  # a few seconds out along the edge and back in: one visit, not two
+                    if a_ > 0 and b_ < ins.size and t[b_ - 1] - t[a_] < tp.zone_rejoin_s:
+                        ins[a_:b_] = True
                 for i, j in _runs(ins):
                     if t[j - 1] - t[i] >= tp.zone_min_s:
                         row(kind, float(t[i]), float(t[j - 1]), place=zone.id)

@@ -114,3 +114,18 @@ def test_checker_rejects_a_fabricated_no_transfer_arrival(sanitation_sim):
     assert not ch.check(row).ok, ch.check(row).reason
     real = sim.truth.filter(pl.col("kind") == "no_transfer_arrival")
     assert real.height > 0 and all(ch.check(r).ok for r in real.iter_rows(named=True))
+
+
+def test_a_few_seconds_out_along_a_zone_edge_is_one_visit_not_two():
+    """Seed 4105: mixer CM0026 leaves zone-02 for 7 s along its edge and comes back. The rule keeps one visit
+    across exits shorter than its tolerance; the truth must count the same way (it labelled two, and the
+    engine's one alert looked like a miss)."""
+    from scenarios.sim import generate, load_scenario
+
+    sim = generate(load_scenario("standard", seed=4105, noise_m=10, dropout=0.05))
+    tp = sim.config.truth
+    z = sim.truth.filter(pl.col("kind") == "restricted_zone").sort("vehicle_id", "place_id", "start_ts_ms")
+    gaps = z.with_columns((pl.col("start_ts_ms") - pl.col("end_ts_ms").shift(1).over("vehicle_id", "place_id"))
+                          .alias("gap_ms")).drop_nulls("gap_ms")
+    assert gaps.height == 0 or gaps["gap_ms"].min() >= tp.zone_rejoin_s * 1000
+    assert z.filter(pl.col("vehicle_id") == "CM0026").height == 1
