@@ -119,6 +119,27 @@ def test_one_fix_thrown_into_the_folded_back_carriageway_is_left_out_not_followe
     assert got["coverage_pct"] > 99 and got["passes_done"] == 1
 
 
+def test_the_transit_back_after_an_out_and_back_segment_does_not_pull_the_work_onto_the_other_arm():
+    """Real simulated fixes (sanitation seed 802, sprinkler SP0002): out along one arm, back along the other,
+    then — brush still on for two fixes, too fast — off back along the first arm. Linked into the work, those
+    transit fixes made the chooser read the second half of the work on the wrong arm (70 % instead of the
+    true 100 %); a transit now restarts the path."""
+    import json
+    from pathlib import Path
+
+    from tracker.coverage.plans import PlanSegment, Plans, WorkPlan
+
+    d = json.loads((Path(__file__).parent / "data" / "sp0002_fold.json").read_text())
+    seg = PlanSegment(id="V1-s1", coordinates=d["segment"]["coordinates"], passes=d["segment"]["passes"],
+                      half_width_m=d["segment"]["half_width_m"])
+    plans = Plans(work_plans=[WorkPlan(id="WP", vehicle_id="V1", vehicle_kind=d["vehicle_kind"], company="c1",
+                                       segments=[seg], windows=d["windows"], speed_min_kmh=d["speed_min_kmh"],
+                                       speed_max_kmh=d["speed_max_kmh"], device_on=d["device_on"])])
+    fx = pl.DataFrame(d["fixes"], schema_overrides={"device_on": pl.Boolean}).with_columns(
+        pl.lit("V1").alias("vehicle_id"), pl.lit(True).alias("valid"))
+    assert coverage_of(plans, fx)[("V1-s1", 0)]["coverage_pct"] > 95
+
+
 def test_a_vehicle_first_heard_from_mid_segment_is_unverified_not_missed():
     """The data begins at 04:50 (V2); V1's first fix is at 05:08, sweeping the last 15 % of its segment. What
     it did before is unknown: unverified (it used to be 'missed' on the tail of its work alone)."""

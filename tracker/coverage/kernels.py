@@ -144,7 +144,8 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
     fix before it to the fix after it): GPS noise can throw one fix out of its own carriageway's corridor
     while it stays inside the folded-back one, and its only candidate is then the mirror image. Input sorted
     by (vkey, seg, occ, ts, dist); a gap longer than `break_ms`, or a fix that was not working (device off,
-    too fast: a transit along the segment says nothing about which way the work goes), restarts the path.
+    too fast: a transit along the segment says nothing about which way the work goes), restarts the path;
+    so does the first fix of a transit (too fast, and the fix after it not working either).
     Returns a keep mask."""
     n = ts.shape[0]
     keep = np.zeros(n, np.bool_)
@@ -157,8 +158,13 @@ def choose(vkey, seg, occ, ts, s, dist, state, speed_ms, break_ms, dist_weight, 
         j = i + 1
         while j < n and vkey[j] == vkey[i] and seg[j] == seg[i] and occ[j] == occ[i] and ts[j] == ts[i]:
             j += 1
+        # a too-fast fix the next fix does not come back to work from is a transit (a lone speed spike between
+        # working fixes is not): it must not pull the work's last fixes onto the arm the transit runs along
+        transit = state[i] == ST_BREAK and not (
+            j < n and vkey[j] == vkey[i] and seg[j] == seg[i] and occ[j] == occ[i] and ts[j] - ts[i] <= break_ms
+            and state[j] <= ST_PAUSED)
         linked = (prev_a >= 0 and vkey[prev_a] == vkey[i] and seg[prev_a] == seg[i] and occ[prev_a] == occ[i]
-                  and ts[i] - ts[prev_a] <= break_ms and state[prev_a] <= ST_PAUSED)
+                  and ts[i] - ts[prev_a] <= break_ms and state[prev_a] <= ST_PAUSED and not transit)
         skip = linked and prev2_a >= 0 and ts[i] - ts[prev2_a] <= break_ms
         if not linked and prev_a >= 0:
             _backtrack(prev_a, prev_b, cost, back, keep)
