@@ -210,7 +210,7 @@ def match(truth: pl.DataFrame, det: pl.DataFrame, tolerance_s: float = DEFAULT_T
     return pl.DataFrame(out, schema={"ti": pl.UInt32, "di": pl.UInt32}, orient="row")
 
 
-def drop_unscored(truth: pl.DataFrame, det: pl.DataFrame, pairs: pl.DataFrame, unscored: pl.DataFrame | None,
+def drop_unscored(det: pl.DataFrame, pairs: pl.DataFrame, unscored: pl.DataFrame | None,
                   tolerance_s: float = DEFAULT_TOLERANCE_S) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Leave out of the score the detections no truth row claimed that match a borderline act (one whose true
     measure lies just under the rule's threshold, within the engine's measuring error): flagging it is not a
@@ -269,7 +269,7 @@ def evaluate(cfg: ScenarioConfig, settings: Settings | None = None, *, batch_s: 
     t_eng = time.perf_counter() - t1
     det = detections_frame(latest, first_seen, sim.end_ts_ms)
     pairs = match(sim.truth, det, tolerance_s)
-    det, pairs, n_unscored = drop_unscored(sim.truth, det, pairs, getattr(sim, "unscored", None), tolerance_s)
+    det, pairs, n_unscored = drop_unscored(det, pairs, sim.unscored, tolerance_s)
     vh = len(sim.vehicles) * cfg.hours
     per_kind, fa = score(sim.truth, det, pairs, vh)
     return Evaluation(scenario=cfg.name, seed=cfg.seed, vehicles=len(sim.vehicles), vehicle_hours=vh,

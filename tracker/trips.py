@@ -8,9 +8,9 @@ at a fence edge does not make a truck leave and re-enter):
   truck dwelt there ≥ `load_dwell_s`. A load reported while outside every place also starts a trip (origin
   unknown). The trip starts when the truck leaves.
 * **unloading** — inside a destination place: load reported empty, lift up, or (no sensor) dwell ≥
-  `unload_dwell_s`. The trip is *completed* there. With no load sensor, a truck that reappears within
-  `gap_reach_m` of (or inside) a destination after a data gap of ≥ `unload_dwell_s` completed its trip there unseen
-  (outages near disposal sites are common: the fixes were lost, not the unloading).
+  `unload_dwell_s`. The trip is *completed* there. With no load sensor, a truck that reappears inside or
+  within `gap_reach_m` of a destination after a data gap of ≥ `unload_dwell_s` completed its trip there
+  unseen (outages near disposal sites are common: the fixes were lost, not the unloading).
 * **dumped** — load reported falling to empty, or lift up, outside every place: the trip ends `dumped`
   (the `illegal_dumping` rule raises the alert; the trip records it).
 * **failed** — a loaded truck unloads at, or (load inferred) stays ≥ `fail_dwell_s` at, a place that is not
@@ -86,9 +86,9 @@ class TripParams(RuleParams):
     stop_min_s: float = Field(300.0, ge=0, description="loaded stop outside every place that suggests dumping")
     stop_clear_m: float = Field(150.0, ge=0, description="slowing this close to a place right after a stop is "
                                 "the approach to its gate, not a new stop")
-    gate_s: float = Field(90.0, ge=0, description="a stop the truck leaves to enter its own site "
-                          "(not the one its loaded trip left) or a destination within this long was a queue at its gate (driving through another "
-                          "site's fence does not count)")
+    gate_s: float = Field(90.0, ge=0, description="a stop the truck leaves to enter its own site (not the one "
+                          "its loaded trip left) or a destination within this long was a queue at its gate "
+                          "(driving through another site's fence does not count)")
     gate_queue_m: float = Field(300.0, ge=0, description="... when it stood within this distance of where it "
                                 "entered (a stop far away it just drove back from was no queue)")
 
@@ -197,9 +197,9 @@ class Trips:
 
     def _gap_dest(self, batch: Batch, applies: np.ndarray, place: np.ndarray) -> np.ndarray:
         """Per row: the destination (fence position) a truck with no load reading reappears in or next to
-        after a data gap long enough to have unloaded there, else −1. Without it a sensorless truck whose visit to the
-        disposal site fell into an outage would drive home "loaded" and every turn off the corridor on the
-        way would be a route deviation."""
+        after a data gap long enough to have unloaded there, else −1. Without it a sensorless truck whose
+        visit to the disposal site fell into an outage would drive home "loaded" and every turn off the
+        corridor on the way would be a route deviation."""
         out = np.full(batch.n, -1, np.int32)
         p = self.params
         cand = np.flatnonzero(applies & batch.ok & (batch.load < 0) & (batch.dt_s >= p.unload_dwell_s))

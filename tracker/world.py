@@ -214,23 +214,22 @@ class World:
                 ref[name] = self.fence_ref(int(arr[d]))
         return ref
 
-
     def nearest_of_kinds(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
                          within_m: float) -> npt.NDArray[np.int32]:
-        """Per point outside them: the nearest fence of one of `kinds` within `within_m` metres of its edge, or −1.
-        Exact distances for every candidate, so meant for few points (e.g. a truck reappearing after a gap)."""
+        """Per point outside them: the nearest fence of one of `kinds` within `within_m` metres of its edge, or
+        −1 (e.g. the disposal site a truck reappears next to after a data gap). Candidates as `near_kinds`."""
         out = np.full(lon.shape[0], -1, np.int32)
-        if lon.shape[0] == 0 or self.fence_index is None:
+        got = self._kind_candidates(lon, lat, kinds, within_m)
+        if got is None:
             return out
-        sel = np.flatnonzero(self.fence_kind_mask(tuple(sorted(str(k) for k in kinds))))
-        if sel.size == 0:
-            return out
-        best = np.full(lon.shape[0], np.inf)
-        for f in sel.tolist():  # few points, few fences of a kind: one vectorised distance per fence
-            d = self.fence_index.distance_m(lon, lat, np.full(lon.shape[0], f))
-            better = (d <= within_m) & (d < best)
-            best[better] = d[better]
-            out[better] = f
+        pi, fence, _, _ = got
+        d = self.fence_index.distance_m(lon[pi], lat[pi], fence)
+        keep = d <= within_m
+        pi, fence, d = pi[keep], fence[keep], d[keep]
+        order = np.lexsort((fence, d, pi))  # per point: the nearest, then the lowest position
+        first = np.ones(order.size, bool)
+        first[1:] = pi[order][1:] != pi[order][:-1]
+        out[pi[order][first]] = fence[order][first]
         return out
 
     def near_kinds(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
@@ -238,8 +237,27 @@ class World:
         """Per point: within `within_m` metres of (or inside) a fence of one of `kinds` — e.g. a truck queueing
         at a site gate. A k-d tree over fence origins finds candidates; `FenceIndex.distance_m` decides."""
         out = np.zeros(lon.shape[0], np.bool_)
-        if lon.shape[0] == 0 or self.fence_index is None:
+        got = self._kind_candidates(lon, lat, kinds, within_m)
+        if got is None:
             return out
+        pi, fence, dist, inner = got
+        sure = dist <= within_m + inner  # inside the fence's inscribed disc + margin: certainly near
+        out[pi[sure]] = True
+        maybe = ~sure & ~out[pi]  # else decided exactly below
+        pi, fence = pi[maybe], fence[maybe]
+        if pi.size == 0:
+            return out
+        d = self.fence_index.distance_m(lon[pi], lat[pi], fence)
+        out[pi[d <= within_m]] = True
+        return out
+
+    def _kind_candidates(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
+                         within_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(point, fence position, distance to the fence's origin, origin → nearest edge when the origin is
+        inside) for every pair that may lie within `within_m` of the fence: a k-d tree over the origins of the
+        fences of `kinds` (cached per kinds), searched to `within_m` + each fence's reach. None: no pairs."""
+        if lon.shape[0] == 0 or self.fence_index is None:
+            return None
         key = tuple(sorted(str(k) for k in kinds))
         cache = self.__dict__.setdefault("_near_cache", {})
         got = cache.get(key)
@@ -266,24 +284,17 @@ class World:
             cache[key] = got
         tree, sel, reach, inner, origin = got
         if tree is None:
-            return out
-        from geofences.local import to_xy_m
-
+            return None
         from scipy.spatial import cKDTree
+
+        from geofences.local import to_xy_m
 
         x, y = to_xy_m(lon, lat, origin)
         pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(
             tree, within_m + float(reach.max()), output_type="ndarray")
         pi, fj, dist = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64), pairs["v"]
-        sure = dist <= within_m + inner[fj]  # inside the fence's inscribed disc + margin: certainly near
-        out[pi[sure]] = True
-        maybe = ~sure & (dist <= within_m + reach[fj]) & ~out[pi]  # else decided exactly below
-        pi, fj = pi[maybe], fj[maybe]
-        if pi.size == 0:
-            return out
-        d = self.fence_index.distance_m(lon[pi], lat[pi], sel[fj])
-        out[pi[d <= within_m]] = True
-        return out
+        m = dist <= within_m + reach[fj]
+        return pi[m], sel[fj[m]], dist[m], inner[fj[m]]
 
     # -- documents --------------------------------------------------------------------------------------
     def doc_count(self, vidx: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:

@@ -26,13 +26,19 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
-def _longest(mask: np.ndarray, t: np.ndarray, close_gap_s: float = 0.0) -> tuple[float, float] | None:
+def _bridge(mask: np.ndarray, t: np.ndarray, gap_s: float, inclusive: bool = True) -> np.ndarray:
+    """`mask` with its inner False dips no longer than `gap_s` (shorter, when not `inclusive`) set True."""
     m = mask.copy()
-    if close_gap_s > 0:  # bridge short dips (a brief slow-down does not end an episode)
-        runs = _runs(~m)
-        for a, b in runs:
-            if a > 0 and b < m.size and (t[b - 1] - t[a]) <= close_gap_s:
-                m[a:b] = True
+    for a, b in _runs(~mask):
+        span = t[b - 1] - t[a]
+        if a > 0 and b < m.size and (span <= gap_s if inclusive else span < gap_s):
+            m[a:b] = True
+    return m
+
+
+def _longest(mask: np.ndarray, t: np.ndarray, close_gap_s: float = 0.0) -> tuple[float, float] | None:
+    # bridge short dips (a brief slow-down does not end an episode)
+    m = _bridge(mask, t, close_gap_s) if close_gap_s > 0 else mask
     runs = _runs(m)
     if not runs:
         return None
@@ -160,9 +166,8 @@ def label_events(city: City, v: Vehicle, tl: Timeline, events: list[dict[str, An
             t, x, y, _ = sample(a, float(e.get("t_exit_max", b)))
             for zone in city.zones:
                 ins = (np.hypot(x - zone.x, y - zone.y) < float(zone.radius_m or 0)) & in_windows(minutes(t), zone.windows)
-                for a_, b_ in _runs(~ins):  # a few seconds out along the edge and back in: one visit, not two
-                    if a_ > 0 and b_ < ins.size and t[b_ - 1] - t[a_] < tp.zone_rejoin_s:
-                        ins[a_:b_] = True
+                # a few seconds out along the edge and back in: one visit, not two
+                ins = _bridge(ins, t, tp.zone_rejoin_s, inclusive=False)
                 for i, j in _runs(ins):
                     if t[j - 1] - t[i] >= tp.zone_min_s:
                         row(kind, float(t[i]), float(t[j - 1]), place=zone.id)

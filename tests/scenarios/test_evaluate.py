@@ -51,13 +51,13 @@ def test_borderline_acts_are_left_out_of_the_score_both_ways():
            Episode.new("speeding", "B", 90_000, end_ts_ms=210_000)]  # another kind: still false
     det = _det(eps, {e.id: e.start_ts_ms for e in eps})
     pairs = match(truth, det)
-    kept, pairs2, n = drop_unscored(truth, det, pairs, unscored)
+    kept, pairs2, n = drop_unscored(det, pairs, unscored)
     assert n == 1 and kept.height == 2
     assert set(kept["vehicle_id"]) == {"A", "B"} and set(kept["kind"]) == {"out_of_window", "speeding"}
     per, fa = score(truth, kept, pairs2, vehicle_hours=10.0)
     assert per["out_of_window"].f1 == 1.0 and per["out_of_window"].support == 1
     assert fa == 1000.0 * 1 / 10.0  # only the speeding detection
-    assert drop_unscored(truth, det, pairs, None)[2] == 0
+    assert drop_unscored(det, pairs, None)[2] == 0
 
 
 def test_tolerance_bounds_matching():

@@ -72,11 +72,9 @@ class Debounce:
                 self.peak = np.float32(value)
                 self.place = place
                 self.sev = sev
-            elif self.false_since < 0:  # travel only between two consecutive fixes meeting the condition
-                self.dist = np.float32(float(self.dist) + move_m)  # float64 sum, stored as float32
-                if value > self.peak:
-                    self.peak = np.float32(value)
             else:
+                if self.false_since < 0:  # travel only between two consecutive fixes meeting the condition
+                    self.dist = np.float32(float(self.dist) + move_m)  # float64 sum, stored as float32
                 if value > self.peak:
                     self.peak = np.float32(value)
             self.false_since = -1
