@@ -24,9 +24,13 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
     """(fix row, segment, measure s, distance) for every fix inside the corridor of a segment it may serve:
     the segment's own vehicle (or, with `any_vehicle`, any vehicle of the segment's kind).
 
-    A segment that folds back on itself (a loop, a dual carriageway with a U-turn, a cul-de-sac) passes a
-    fix more than once; then each *distinct* stretch within the corridor (measures more than two corridor
-    widths apart... half a corridor width apart) is a candidate, nearest first, and the pass logic picks the one that continues the pass.
+    A segment that folds back on itself (a loop, a dual carriageway with a U-turn, a cul-de-sac, a hook at
+    its end) passes a fix more than once; then each stretch within the corridor is a candidate, nearest
+    first, and the chooser / pass logic picks the one that continues the pass. A stretch is a local minimum
+    of the distance from the fix along the segment: a proper projection inside a piece, a vertex both its
+    pieces clamp to (seen from outside a bend), or a segment end the fix lies beyond; a projection clamped
+    to a vertex the next piece comes nearer from is not one (it is that next stretch seen from the side).
+    Minima within half a corridor width of each other are one (the nearest).
     Returns the number of pairs, or −1 when `cap` was too small."""
     out_row = np.empty(cap, np.int64)
     out_seg = np.empty(cap, np.int32)
@@ -35,7 +39,7 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
     best_seg = np.empty(MAX_SEGS_PER_FIX, np.int32)
     best_d = np.empty(MAX_SEGS_PER_FIX, np.float64)
     best_s = np.empty(MAX_SEGS_PER_FIX, np.float64)
-    best_c = np.empty(MAX_SEGS_PER_FIX, np.bool_)
+    n_pieces = piece_seg.shape[0]
     k = 0
     for i in range(fx.shape[0]):
         v = fveh[i]
@@ -64,8 +68,19 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
             elif seg_veh[g] != v:
                 continue
             t = ((fx[i] - px0[p]) * pdx[p] + (fy[i] - py0[p]) * pdy[p]) / plen2[p]
-            clamped = t <= 0.0 or t >= 1.0
-            t = min(max(t, 0.0), 1.0)
+            if t <= 0.0:
+                # the piece's first vertex: a minimum only at the segment's start (the one between two pieces
+                # is seen from the piece before, which reaches the fix's cell too)
+                if p > 0 and piece_seg[p - 1] == g:
+                    continue
+                t = 0.0
+            elif t >= 1.0:
+                # its last vertex: a minimum at the segment's end, or where the next piece turns away too
+                if p + 1 < n_pieces and piece_seg[p + 1] == g:
+                    q1 = p + 1
+                    if (fx[i] - px0[q1]) * pdx[q1] + (fy[i] - py0[q1]) * pdy[q1] > 0.0:
+                        continue
+                t = 1.0
             ddx = fx[i] - (px0[p] + t * pdx[p])
             ddy = fy[i] - (py0[p] + t * pdy[p])
             d = np.sqrt(ddx * ddx + ddy * ddy)
@@ -74,21 +89,16 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
             s = ps0[p] + t * plen[p]
             found = False
             for q in range(m):
-                # a projection clamped to a piece's end is that vertex seen from beside it: the same stretch
-                # as a proper projection up to a corridor width away (not a second pass of the road)
-                near = 2.0 * seg_corr[g] if (clamped or best_c[q]) else 0.5 * seg_corr[g]
-                if best_seg[q] == g and abs(best_s[q] - s) <= near:
+                if best_seg[q] == g and abs(best_s[q] - s) <= 0.5 * seg_corr[g]:
                     found = True
-                    if (best_c[q] and not clamped) or (clamped == best_c[q] and d < best_d[q]):
+                    if d < best_d[q]:
                         best_d[q] = d
                         best_s[q] = s
-                        best_c[q] = clamped
                     break
             if not found and m < MAX_SEGS_PER_FIX:
                 best_seg[m] = g
                 best_d[m] = d
                 best_s[m] = s
-                best_c[m] = clamped
                 m += 1
         if k + m > cap:
             return -1, out_row, out_seg, out_s, out_d
@@ -96,9 +106,9 @@ def match(fx, fy, fveh, fkind, gx0, gy0, gm, nx, ny, cell_ptr, cell_piece, vkeys
         for q in range(m):
             for r in range(q + 1, m):
                 if best_seg[r] < best_seg[q] or (best_seg[r] == best_seg[q] and best_d[r] < best_d[q]):
-                    tg, td, ts_, tc = best_seg[q], best_d[q], best_s[q], best_c[q]
-                    best_seg[q], best_d[q], best_s[q], best_c[q] = best_seg[r], best_d[r], best_s[r], best_c[r]
-                    best_seg[r], best_d[r], best_s[r], best_c[r] = tg, td, ts_, tc
+                    tg, td, ts_ = best_seg[q], best_d[q], best_s[q]
+                    best_seg[q], best_d[q], best_s[q] = best_seg[r], best_d[r], best_s[r]
+                    best_seg[r], best_d[r], best_s[r] = tg, td, ts_
             out_row[k] = i
             out_seg[k] = best_seg[q]
             out_s[k] = best_s[q]
