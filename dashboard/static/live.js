@@ -18,6 +18,10 @@
 //   each frame, and a depth buffer would be cleared and tested each frame for a flat map);
 // * the dots are only a few pixels across at the city-wide view (RADIUS_M below): the pixels they cover are
 //   shaded one by one, and at 20,000 vehicles they were most of a frame's cost.
+// With software WebGL the vehicles are not drawn by WebGL at all but by the page into a 2D canvas over the
+// top one (static/raster.js: per point, a software rasteriser costs far more than the few pixels it fills);
+// the top deck.gl canvas then only takes the pointer and redraws when the view moves. `?render=gl|raster`
+// forces one or the other.
 // The page still measures how long its frames really take (requestAnimationFrame intervals, not the
 // JavaScript time of a render) and stops animating when they are slow, and never animates in quiet mode
 // (`?static=1` / prefers-reduced-motion); then it redraws once per update. `?animate=1` animates always.
@@ -25,7 +29,7 @@
   await FW.ready;
   const state = window.fleetwatch;
   Object.assign(state, { rendered: 0, messages: 0, frames: 0, roads: null, lastUpdate: 0, selected: null,
-                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, uploads: 0,
+                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, vehicleRenders: 0, uploads: 0,
                          styleUploads: 0, animFrames: 0, animating: false });
   const store = new FWLiveStore();
   state.store = store;
@@ -61,7 +65,7 @@
   // -- what the vehicle layer reads: `to` (where each vehicle is going, lon/lat float64) and `delta` (where it
   // is drawn from, as an offset from `to`, float32), replaced at each update; styles, copied when changed. ----
   let n = 0, to = new Float64Array(2), delta = new Float32Array(2), animStart = 0, animK = 1, animating = false;
-  let cap = 0, fill, line, radius, styleDirty = true, drewAt = 0, rafPending = false;
+  let cap = 0, fill, line, radius, styleDirty = true, styleVersion = 0, drewAt = 0, rafPending = false;
   function ensure(m) {
     if (m <= cap) return;
     const next = Math.max(m, cap * 2, 1024);
@@ -69,6 +73,7 @@
     fill = g(fill, Uint8Array, 4); line = g(line, Uint8Array, 4); radius = g(radius, Float32Array, 1);
     cap = next;
     styleDirty = true;
+    styleVersion += 1;
   }
   ensure(1024);
   // where vehicle i is drawn now (k: the animation's progress), e.g. for halos and the selection ring
@@ -93,8 +98,9 @@
     changed = put(line, i * 4, l[0], l[1], l[2], alarm ? 255 : l[3]) || changed;
     const r = ui.hidden.has(kind) ? 0 : alarm ? ALARM_RADIUS_M : RADIUS_M;
     if (radius[i] !== r) { radius[i] = r; changed = true; }
-    if (changed) styleDirty = true;
+    if (changed) { styleDirty = true; styleVersion += 1; }
   }
+  state.fillOf = (i) => Array.from(fill.subarray(4 * i, 4 * i + 4)); // for tests: a vehicle's fill, RGBA
   function restyleAll() { for (let i = 0; i < store.n; i++) styleOf(i); draw(); }
 
   // -- base layers: rebuilt only when their data or a toggle changes -------------------------------------
@@ -123,8 +129,11 @@
   // Vehicles are a point list (static/points.js: one draw, not one instance per vehicle, motion on the GPU);
   // should that layer fail to build with this deck.gl bundle, the page falls back to deck.gl's
   // ScatterplotLayer for good (motion then interpolated in JavaScript, positions uploaded per frame).
+  const render = params.get("render");
+  const raster = window.FWRaster && (render === "raster" || (render !== "gl" && FWRaster.softwareGL()))
+    ? new FWRaster(container) : null;
   let usePoints = Boolean(window.FWPointLayer) && params.get("points") !== "0";
-  state.vehicleLayer = usePoints ? "points" : "scatterplot";
+  state.vehicleLayer = raster ? "raster" : usePoints ? "points" : "scatterplot";
   deck.setProps({ onError: (error, layer) => {
     if (usePoints && layer && layer.id === "vehicles") {
       console.warn("point layer failed, using ScatterplotLayer:", error);
@@ -171,12 +180,10 @@
         radiusMinPixels: DOT.radiusMinPixels, radiusMaxPixels: DOT.radiusMaxPixels, lineWidthUnits: "pixels",
         getLineWidth: DOT.lineWidth,
       })];
-    const alarmed = [];
-    for (let i = 0; i < n; i++) if (store.inAlarm(i) && radius[i] > 0) alarmed.push(i);
-    state.alarmed = alarmed.length;
-    if (alarmed.length) {
+    const halos = alarmedNow();
+    if (halos.length) {
       layers.push(new L.ScatterplotLayer({
-        id: "alarm-halo", data: alarmed, pickable: false, stroked: true, filled: false, radiusUnits: "pixels",
+        id: "alarm-halo", data: halos, pickable: false, stroked: true, filled: false, radiusUnits: "pixels",
         getPosition: (i) => drawnAt(i), getRadius: 10 + 8 * pulse, getLineColor: [...ALARM, 230 * (1 - pulse)],
         lineWidthMinPixels: 2, updateTriggers: { getPosition: state.drawn, getRadius: pulse, getLineColor: pulse },
       }));
@@ -191,11 +198,34 @@
     }
     return layers;
   }
+  let alarmed = [], alarmedFor = "";
+  function alarmedNow() { // vehicles in alarm (and shown): re-listed only when a style or the fleet changed
+    if (alarmedFor === `${styleVersion}/${n}`) return alarmed;
+    alarmed = [];
+    for (let i = 0; i < n; i++) if (store.inAlarm(i) && radius[i] > 0) alarmed.push(i);
+    alarmedFor = `${styleVersion}/${n}`;
+    state.alarmed = alarmed.length;
+    return alarmed;
+  }
+  // the same picture through static/raster.js: halos and the selection ring as rings over the dots
+  const HALO_ALPHA_STEP = 10; // halo transparency in steps (each distinct ring is a sprite the raster keeps)
+  function drawRaster() {
+    const vp = deck.isInitialized ? deck.getViewports()[0] : null; // none before deck.gl's first frame
+    if (!vp) return;
+    const a = Math.round((230 * (1 - pulse)) / HALO_ALPHA_STEP) * HALO_ALPHA_STEP;
+    const rings = alarmedNow().map((i) => ({ i, radiusPx: Math.round(2 * (10 + 8 * pulse)) / 2, widthPx: 2,
+                                           color: [...ALARM, a] }));
+    const sel = state.selected === null ? undefined : store.index.get(state.selected);
+    if (sel !== undefined && sel < n) rings.push({ i: sel, radiusPx: 16, widthPx: 2, color: [255, 255, 255, 255] });
+    raster.draw(vp, animK, { fill, line, radius, dot: DOT, version: styleVersion }, rings);
+    vehicleDrawn();
+  }
   function draw() {
-    deck.setProps({ layers: vehicleLayers() });
+    drewAt = performance.now();
+    if (raster) drawRaster();
+    else deck.setProps({ layers: vehicleLayers() });
     state.rendered = n;
     state.drawn += 1;
-    drewAt = performance.now();
   }
   function ramp(x) { // dark blue → cyan → yellow → red
     const stops = [[30, 60, 140], [40, 180, 220], [250, 220, 70], [240, 60, 50]];
@@ -213,12 +243,17 @@
   let measuring = false;
   deck.setProps({ onAfterRender: () => {
     state.deckRenders += 1;
+    if (raster) drawRaster(); // the view moved (the raster has no layer of its own in deck.gl)
+    else vehicleDrawn();
+  } });
+  function vehicleDrawn() { // the vehicles were drawn, by either renderer
+    state.vehicleRenders += 1;
     if (!drewAt || measuring) return;
     const t = drewAt;
     drewAt = 0;
     measuring = true;
     requestAnimationFrame((now) => { measuring = false; measure(now - t); });
-  } });
+  }
   function measure(dt) {
     state.frameMs = state.frameMs ? state.frameMs * 0.7 + dt * 0.3 : dt;
     state.frameSamples = [...(state.frameSamples || []).slice(-119), dt]; // read by the benchmark
@@ -261,6 +296,7 @@
       nextDelta[j + 1] = to[j + 1] + delta[j + 1] * back - nextTo[j + 1];
     }
     to = nextTo; delta = nextDelta; n = m;
+    if (raster) raster.positions(n, to, delta);
     for (const i of touched) styleOf(i);
     animStart = performance.now();
     animK = state.smooth ? 0 : 1;
@@ -277,6 +313,7 @@
   function connect() {
     store.reset();
     n = 0; to = new Float64Array(2); delta = new Float32Array(2); animK = 1; animating = false;
+    if (raster) raster.positions(0, to, delta);
     ws = FW.socket("/ws/live");
     ws.binaryType = "arraybuffer";
     status(t("connecting"));
@@ -316,19 +353,30 @@
       clearTimeout(vpTimer); vpTimer = setTimeout(sendViewport, 250); state.view = viewState;
     },
     onClick: (info) => {
-      if (info.layer && info.layer.id === "vehicles" && info.index >= 0) select(store.ids[info.index]);
+      const i = vehicleAt(info);
+      if (i >= 0) select(store.ids[i]);
     },
     getTooltip: (info) => tooltip(info),
   });
+  // the vehicle under the pointer (deck.gl's picking info), whichever renderer drew it; -1 if none
+  function vehicleAt(info) {
+    if (raster) return info.x >= 0 ? raster.pick(info.x, info.y) : -1;
+    return info.layer && info.layer.id === "vehicles" && info.index >= 0 ? info.index : -1;
+  }
+  window.fwVehicleAt = (x, y) => { // for tests and tools: the id of the vehicle drawn at CSS pixel (x, y)
+    const i = raster ? raster.pick(x, y) : vehicleAt(deck.pickObject({ x, y, radius: 2, layerIds: ["vehicles"] }) || {});
+    return i >= 0 ? store.ids[i] : null;
+  };
   function tooltip(info) {
-    if (!info.layer && info.x >= 0) info = base.pickObject({ x: info.x, y: info.y, radius: 2 }) || info; // fences, density
-    if (!info.layer) return null;
-    if (info.layer.id === "vehicles" && info.index >= 0) {
-      const i = info.index, id = store.ids[i], v = registry.get(id) || {};
+    const i = vehicleAt(info);
+    if (i >= 0) {
+      const id = store.ids[i], v = registry.get(id) || {};
       const alarm = store.inAlarm(i) ? ` · <b style="color:#ff5a5a">${t("alarm")}</b>` : "";
       return { html: `<b>${FW.esc(v.plate || id)}</b> · ${FW.esc(FW.label(store.kindOf(i)))}<br>${FW.esc(v.company || "")}<br>
         ${store.speed[i]} km/h · ${t(store.motionOf(i))}${alarm}`, style: FW.tooltipStyle };
     }
+    if (!info.layer && info.x >= 0) info = base.pickObject({ x: info.x, y: info.y, radius: 2 }) || info; // fences, density
+    if (!info.layer) return null;
     if (info.object && info.object.properties) {
       const p = info.object.properties;
       return { html: `<b>${FW.esc(p.name || p.id)}</b><br>${FW.esc(FW.label(p.kind))} · v${p.version}`, style: FW.tooltipStyle };

@@ -10,24 +10,26 @@ The map figures are headless Chromium with software WebGL on the live page as a 
 default mode: animated while frames are fast, one redraw per update when they are not), while every vehicle
 moves each second; every one of the 20,000 vehicles is inside the view (checked: the bench fails otherwise);
 each figure is the median of one-second samples. Software WebGL is the fastest path the installed Chromium
-offers, chosen and reported per run (the figure's unit names it): Mesa's llvmpipe through ANGLE's GL/EGL
-back end with software compositing (`--use-angle=gl-egl --disable-gpu-compositing`) when Chromium can use
-it, else SwiftShader (ANGLE/Vulkan, what `--disable-gpu` gives) — the baseline of `live_map_fps`, measured
-in the same run on the same page:
+offers, chosen and reported per run: Mesa's llvmpipe through ANGLE's GL/EGL back end with software
+compositing (`--use-angle=gl-egl --disable-gpu-compositing`) when Chromium can use it, else SwiftShader
+(ANGLE/Vulkan, what `--disable-gpu` gives). With software WebGL the page draws the vehicles itself in a 2D
+canvas (static/raster.js); the figure's unit names the renderer the page chose and the GL:
 
 * `live_map_fps` — frames of moving vehicles the page draws per second with animation forced on
-  (`?animate=1`: interpolated motion between the 1 Hz updates, whatever a frame costs) — redraws of the
-  vehicle canvas (deck.gl's `onAfterRender`), not requestAnimationFrame callbacks, which an idle page
-  delivers at 60 Hz;
-* `live_map_cpu_ms_per_frame` — CPU time of all the browser's processes (GPU process: the software
-  rasteriser; renderer: the page's JavaScript) per vehicle-canvas redraw over the same seconds: what a frame
+  (`?animate=1`: interpolated motion between the 1 Hz updates, whatever a frame costs) — redraws of all
+  20,000 vehicles (the page's `vehicleRenders`, counted by whichever renderer drew them), not
+  requestAnimationFrame callbacks, which an idle page delivers at 60 Hz. Its baseline is the same page in
+  the same browser with the vehicles drawn by deck.gl's WebGL layer (`render=gl`, static/points.js: the
+  page's path on a real GPU);
+* `live_map_cpu_ms_per_frame` — CPU time of all the browser's processes (GPU process: software GL and
+  compositing; renderer: the page's JavaScript) per redraw of the vehicles over the same seconds: what a frame
   costs whatever else the machine is doing (the frame rate also depends on the cores left to the browser);
-* `live_map_frame_ms` — what one redraw of the vehicle canvas takes (draw → next frame after deck.gl
-  rendered it, as the page measures it to decide whether to animate);
+* `live_map_frame_ms` — what one redraw of the vehicles takes (draw → the next frame after it was drawn,
+  as the page measures it to decide whether to animate);
 * `live_map_pan_fps` — redraws per second of the whole map (roads and vehicles) while it is panned
   continuously: what dragging the map feels like;
 * `live_map_renders_per_s` — redraws per second in the default mode, where the page stops animating when
-  frames are slow (≈ 1: one per update);
+  frames are slow (≈ 1: one per update; up to the frame rate while they are fast);
 * `machine_load_1m` — the 1-minute load average when the page was measured (the figures depend on it).
 """
 
@@ -197,12 +199,12 @@ def _measure_ws(base_ws: str, seconds: float, n: int, token: str) -> tuple[float
 _SAMPLE = """async (secs) => {
   const s = window.fleetwatch, out = [];
   for (let k = 0; k < secs; k++) {
-    const r0 = s.deckRenders, f0 = (s.frameSamples || []).length, t0 = performance.now();
+    const r0 = s.vehicleRenders, f0 = (s.frameSamples || []).length, t0 = performance.now();
     let frames = 0;
     await new Promise((done) => { const f = () => { frames++;
       if (performance.now() - t0 < 1000) requestAnimationFrame(f); else done(); }; requestAnimationFrame(f); });
     const dt = (performance.now() - t0) / 1000;
-    out.push({ fps: frames / dt, renders: (s.deckRenders - r0) / dt });
+    out.push({ fps: frames / dt, renders: (s.vehicleRenders - r0) / dt });
   }
   return { samples: out, frameMs: (s.frameSamples || []).slice(-secs * 3) };
 }"""
@@ -212,14 +214,14 @@ _PAN = """async (secs) => {
   let v = { longitude: vp.longitude, latitude: vp.latitude, zoom: vp.zoom, pitch: 0, bearing: 0 }, sign = 1;
   const start = { ...v };
   for (let k = 0; k < secs; k++) {
-    const r0 = s.deckRenders, b0 = s.baseRenders, t0 = performance.now();
+    const r0 = s.vehicleRenders, b0 = s.baseRenders, t0 = performance.now();
     await new Promise((done) => { const f = () => {
       v = { ...v, longitude: v.longitude + sign * 0.0004 };
       if (Math.abs(v.longitude - start.longitude) > 0.01) sign = -sign;
       deck.setProps({ initialViewState: v }); base.setProps({ viewState: v });
       if (performance.now() - t0 < 1000) requestAnimationFrame(f); else done(); }; requestAnimationFrame(f); });
     const dt = (performance.now() - t0) / 1000;
-    out.push(Math.min(s.deckRenders - r0, s.baseRenders - b0) / dt);  // a pan frame needs both canvases
+    out.push(Math.min(s.vehicleRenders - r0, s.baseRenders - b0) / dt);  // a pan frame needs both canvases
   }
   return out;
 }"""
@@ -254,9 +256,10 @@ def _measure_page(pw: Any, args: list[str], base_url: str, n: int, secs: int, to
                 raise RuntimeError(f"only {visible} of {n} vehicles are in view: the frame rate would not be theirs")
             out.setdefault("load", os.getloadavg()[0])
             out.setdefault("renderer", page.evaluate(_RENDERER))
-            cpu0, r0 = _browser_cpu_s(), page.evaluate("window.fleetwatch.deckRenders")
+            out.setdefault("vehicles", page.evaluate("window.fleetwatch.vehicleLayer"))
+            cpu0, r0 = _browser_cpu_s(), page.evaluate("window.fleetwatch.vehicleRenders")
             got = page.evaluate(_SAMPLE, secs)
-            cpu1, r1 = _browser_cpu_s(), page.evaluate("window.fleetwatch.deckRenders")
+            cpu1, r1 = _browser_cpu_s(), page.evaluate("window.fleetwatch.vehicleRenders")
             renders = statistics.median(x["renders"] for x in got["samples"])
             if mode:
                 out["fps"] = renders
@@ -274,7 +277,8 @@ def _measure_page(pw: Any, args: list[str], base_url: str, n: int, secs: int, to
 
 def _measure_fps(base_url: str, n: int, seconds: float, token: str) -> dict[str, Any]:
     """Medians of one-second samples on the live page (see the module docstring), on the fastest software
-    WebGL available, and the animated figure again on SwiftShader (the baseline) when that was not it."""
+    WebGL available, and the animated figure again with the vehicles drawn by deck.gl's WebGL (the page's
+    GPU path, `render=gl`: the baseline) in the same browser."""
     import sys
 
     from playwright.sync_api import sync_playwright
@@ -284,10 +288,8 @@ def _measure_fps(base_url: str, n: int, seconds: float, token: str) -> dict[str,
         args, gl = _software_gl(pw)
         out = _measure_page(pw, args, base_url, n, secs, token, ("animate=1", ""))
         out["gl"] = gl
-        if gl != "swiftshader":
-            out["swiftshader_fps"] = _measure_page(pw, BROWSER_ARGS, base_url, n, secs, token, ("animate=1",),
-                                                pan=False)["fps"]
-    print(f"live map: software WebGL {gl} ({out['renderer']})", file=sys.stderr)
+        out["webgl_fps"] = _measure_page(pw, args, base_url, n, secs, token, ("animate=1&render=gl",), pan=False)["fps"]
+    print(f"live map: vehicles drawn by {out['vehicles']}, software WebGL {gl} ({out['renderer']})", file=sys.stderr)
     return out
 
 
@@ -327,8 +329,8 @@ def bench_dashboard(quick: bool = False) -> list[Figure]:
             figures = [figure("dashboard.ws_bytes_per_vehicle", per_vehicle, "bytes", target=40, baseline=naive)]
             if Path(CHROMIUM).exists():
                 m = _measure_fps(rt.base_url, n, seconds, token)
-                figures.append(figure("dashboard.live_map_fps", m["fps"], f"fps ({m['gl']})", target=30,
-                                      baseline=m.get("swiftshader_fps")))
+                figures.append(figure("dashboard.live_map_fps", m["fps"], f"fps ({m['vehicles']}, {m['gl']})",
+                                      target=30, baseline=m["webgl_fps"]))
                 figures.append(figure("dashboard.live_map_cpu_ms_per_frame", m["cpu_ms"], f"ms ({m['gl']})"))
                 figures.append(figure("dashboard.live_map_renders_per_s", m["renders"], "renders/s"))
                 figures.append(figure("dashboard.live_map_frame_ms", m["frame_ms"], "ms"))

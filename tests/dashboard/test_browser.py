@@ -99,13 +99,13 @@ def test_live_map_renders_every_vehicle_and_opens_its_panel(runtime, world, page
     png = shot(page, artifacts_dir, "live_map")
     assert drawn_variety(png, (320, 60, 1500, 880)) > 0.02
     page.wait_for_function("window.fleetwatch.frameMs > 0", timeout=WAIT)  # it measured its frames
-    # the vehicles are a point list (static/points.js) and can be picked where they are drawn
-    assert page.evaluate("window.fleetwatch.vehicleLayer") == "points"
-    picked = page.evaluate("""() => { const s = window.fleetwatch.store, i = s.index.get('V00012');
-        const [x, y] = window.fwDeck.getViewports()[0].project([s.lon[i], s.lat[i]]);
-        const hit = window.fwDeck.pickObject({ x, y, radius: 2 });
-        return hit && [hit.layer.id, s.ids[hit.index]]; }""")
-    assert picked == ["vehicles", "V00012"]
+    # software WebGL (SwiftShader here): the page draws the vehicles itself (static/raster.js); a click on a
+    # vehicle where it is drawn opens its panel
+    assert page.evaluate("window.fleetwatch.vehicleLayer") == "raster"
+    x, y = vehicle_on_screen(page, "V00007")
+    page.mouse.click(x, y)
+    page.wait_for_function("window.fleetwatch.panel && window.fleetwatch.panel.vehicle.id === 'V00007'", timeout=WAIT)
+    assert "粤B10007" in page.inner_text("#panel .plate")
     # find the vehicle in alarm by its plate → the map centres on it and its panel opens
     page.fill("#search", "粤B10012")
     page.dispatch_event("#search", "change")
@@ -119,12 +119,22 @@ def test_live_map_renders_every_vehicle_and_opens_its_panel(runtime, world, page
     no_dropped_sockets(page)
 
 
+def vehicle_on_screen(page, vid: str) -> tuple[float, float]:  # noqa: ANN001
+    """Where a vehicle's live position is on the page (CSS pixels of the viewport), by deck.gl's projection."""
+    xy = page.evaluate("""(vid) => { const s = window.fleetwatch.store, i = s.index.get(vid);
+        const [x, y] = window.fwDeck.getViewports()[0].project([s.lon[i], s.lat[i]]);
+        const r = window.fwDeck.getCanvas().getBoundingClientRect(); return [r.left + x, r.top + y]; }""", vid)
+    return xy[0], xy[1]
+
+
 def test_live_map_decodes_positions_and_moves_vehicles_on_the_gpu(runtime, world, page, rclient):  # noqa: ANN001
-    """Every record decoded in place where it belongs; an update uploads the vehicles' positions once and the
-    animation frames that follow upload nothing (motion is a uniform, static/points.js), ending where the
-    server says each vehicle is — drawn there and picked there."""
-    page.goto(f"{runtime.base_url}/?animate=1")
+    """With deck.gl's WebGL layer (the page's choice on a real GPU, forced here): every record decoded in place
+    where it belongs; an update uploads the vehicles' positions once and the animation frames that follow
+    upload nothing (motion is a uniform, static/points.js), ending where the server says each vehicle is —
+    drawn there and picked there."""
+    page.goto(f"{runtime.base_url}/?animate=1&render=gl")
     page.wait_for_function(f"window.fleetwatch.rendered === {N} && window.fleetwatch.frames >= 1", timeout=WAIT)
+    assert page.evaluate("window.fleetwatch.vehicleLayer") == "points"
     fleet = world["fleet"]
     decoded = page.evaluate("""() => { const s = window.fleetwatch.store;
         return s.ids.map((id, i) => [id, s.lon[i], s.lat[i], s.speed[i], s.heading[i], s.inAlarm(i)]); }""")
@@ -153,6 +163,70 @@ def test_live_map_decodes_positions_and_moves_vehicles_on_the_gpu(runtime, world
     # back where the other tests expect the fleet
     seed.publish(rclient, world["names"], seed.live_states(fleet, int(time.time() * 1000) + 2000,
                                                           alarm={"V00012": ["suspected_dumping"]}))
+
+
+def _vehicle_pixels(page, artifacts_dir: Path, name: str) -> np.ndarray:  # noqa: ANN001
+    """RGB of the screenshot at every vehicle's position (fleet order), after the page drew its last update."""
+    import matplotlib.image
+
+    page.wait_for_function(f"window.fleetwatch.rendered === {N} && !window.fleetwatch.animating", timeout=WAIT)
+    png = shot(page, artifacts_dir, name)
+    img = np.asarray(matplotlib.image.imread(io.BytesIO(png), format="png"))[:, :, :3]
+    ids = [f"V{i:05d}" for i in range(N)]
+    xy = np.array([vehicle_on_screen(page, vid) for vid in ids])
+    return img[np.floor(xy[:, 1]).astype(int), np.floor(xy[:, 0]).astype(int)] * 255
+
+
+def test_raster_draws_what_webgl_draws_and_follows_updates(runtime, world, browser, rclient, artifacts_dir):  # noqa: ANN001
+    """The page's own rasteriser (static/raster.js, chosen for software WebGL) against deck.gl's WebGL layer on
+    the same view: every vehicle's dot has the same colour where it is; the background between them is the
+    map's; after an update the raster's vehicles are drawn, and picked, where the server says they are."""
+    pages = {}
+    try:
+        for mode in ("gl", "raster"):
+            pages[mode] = browser.page()
+            pages[mode].goto(f"{runtime.base_url}/?static=1&render={mode}")
+        for p in pages.values():
+            p.wait_for_function(f"window.fleetwatch.rendered === {N} && window.fleetwatch.baseRenders > 0",
+                                timeout=WAIT)
+        assert pages["gl"].evaluate("window.fleetwatch.vehicleLayer") == "points"
+        assert pages["raster"].evaluate("window.fleetwatch.vehicleLayer") == "raster"
+        gl = _vehicle_pixels(pages["gl"], artifacts_dir, "live_map_webgl")
+        raster = _vehicle_pixels(pages["raster"], artifacts_dir, "live_map_raster")
+        fills = np.array(fill_colours(pages["raster"]))  # each vehicle's fill colour (RGBA), as the page styles it
+        solid = fills[:, 3] == 255
+        colours = fills[:, :3]
+        assert solid.sum() >= N // 2
+        assert np.abs(gl - colours)[solid].max() < 40, "the WebGL dots are not the vehicles' colours"  # the yardstick
+        assert np.abs(raster - gl).max() <= 24, f"raster and WebGL differ at a vehicle: {np.abs(raster - gl).max()}"
+        # a vehicle moved by an update: drawn and picked at its new place, not the old
+        fleet = world["fleet"]
+        p = pages["raster"]
+        old = vehicle_on_screen(p, "V00006")
+        frames = p.evaluate("window.fleetwatch.frames")
+        moved = seed.live_states(fleet, int(time.time() * 1000) + 1000, t_s=300.0, alarm={"V00012": ["suspected_dumping"]})
+        seed.publish(rclient, world["names"], moved)
+        p.wait_for_function(f"window.fleetwatch.frames > {frames} && !window.fleetwatch.animating", timeout=WAIT)
+        new = vehicle_on_screen(p, "V00006")
+        assert np.hypot(new[0] - old[0], new[1] - old[1]) > 12  # it moved on screen
+        assert p.evaluate("([x, y]) => window.fwVehicleAt(x - window.fwDeck.getCanvas().getBoundingClientRect().left, "
+                          "y - window.fwDeck.getCanvas().getBoundingClientRect().top)", list(new)) == "V00006"
+        assert p.evaluate("([x, y]) => window.fwVehicleAt(x - window.fwDeck.getCanvas().getBoundingClientRect().left, "
+                          "y - window.fwDeck.getCanvas().getBoundingClientRect().top)", list(old)) != "V00006"
+        after = _vehicle_pixels(p, artifacts_dir, "live_map_raster_moved")
+        assert solid[6] and np.abs(after[6] - colours[6]).max() < 40  # its dot is where it now is
+    finally:
+        for p in pages.values():
+            p.close()
+        seed.publish(rclient, world["names"], seed.live_states(world["fleet"], int(time.time() * 1000) + 2000,
+                                                              alarm={"V00012": ["suspected_dumping"]}))
+
+
+def fill_colours(page) -> list[list[int]]:  # noqa: ANN001
+    """Each vehicle's fill colour (RGBA) as the page styles it, in fleet order."""
+    return page.evaluate("""() => { const s = window.fleetwatch.store, out = [];
+        for (let k = 0; k < s.n; k++) out.push(window.fleetwatch.fillOf(s.index.get(`V${String(k).padStart(5, "0")}`)));
+        return out; }""")
 
 
 def test_toast_appears_when_an_alert_fires(runtime, world, page, db, rclient, artifacts_dir):  # noqa: ANN001
