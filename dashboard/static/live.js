@@ -29,7 +29,7 @@
   await FW.ready;
   const state = window.fleetwatch;
   Object.assign(state, { rendered: 0, messages: 0, frames: 0, roads: null, lastUpdate: 0, selected: null,
-                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, vehicleRenders: 0, uploads: 0,
+                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, baseShifts: 0, vehicleRenders: 0, uploads: 0,
                          styleUploads: 0, animFrames: 0, animating: false });
   const store = new FWLiveStore();
   state.store = store;
@@ -42,7 +42,7 @@
   let view = FW.fitBounds(container, FW.config.bounds, 10);
   const { deck: base, L } = FW.makeDeck(baseBox, view, ["TileLayer", "BitmapLayer"]);
   base.setProps({ controller: false, viewState: view, initialViewState: undefined,
-                  onAfterRender: () => { state.baseRenders += 1; } });
+                  onAfterRender: () => { state.baseRenders += 1; if (raster) shiftBase(); } });
   // the vehicle canvas: created like FW.makeDeck's, with the WebGL context it needs (no MSAA, not preserved,
   // no depth buffer — a flat map needs no depth test, and without the buffer there is none to clear and test
   // every frame; `?msaa=1` restores the defaults, for comparison)
@@ -53,10 +53,39 @@
   window.fwDeck = deck;
   window.fwBaseDeck = base;
   const ui = { roads: true, fences: true, routes: true, density: false, hidden: new Set() };
+  // The base follows the top canvas's view. With software GL (when the raster draws the vehicles) a redraw of
+  // the base — the road network above all — takes far longer than a frame, so while the view moves the base
+  // canvas is moved as a picture: a CSS translate/scale from the view it was drawn at to the current one,
+  // exact for pans and zooms at one bearing without pitch (anything else redraws). It is redrawn when the
+  // view has been still for SETTLE_MS, and every REDRAW_MS during a long drag so that uncovered edges fill.
+  const SETTLE_MS = 150, REDRAW_MS = 700;
+  let settleTimer = null, movingSince = 0, baseAt = 0;
   function mirror(v) {
     view = v;
-    base.setProps({ viewState: { ...v, transitionDuration: 0 } });
+    if (!raster) { redrawBase(); return; }
+    const now = performance.now();
+    if (!movingSince) movingSince = baseAt = now;
+    if (now - baseAt > REDRAW_MS) redrawBase();
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => { movingSince = 0; redrawBase(); }, SETTLE_MS);
   }
+  function redrawBase() {
+    baseAt = performance.now();
+    base.setProps({ viewState: { ...view, transitionDuration: 0 } });
+  }
+  function shiftBase() { // place the base's last picture where the top canvas's view puts it
+    const b = base.isInitialized ? base.getViewports()[0] : null, t = deck.isInitialized ? deck.getViewports()[0] : null;
+    const canvas = baseBox.querySelector("canvas");
+    if (!b || !t || !canvas) return;
+    if (b.pitch || t.pitch || b.bearing !== t.bearing) { canvas.style.transform = ""; redrawBase(); return; }
+    const [ax, ay] = t.project(b.unproject([0, 0])), [bx] = t.project(b.unproject([b.width, b.height]));
+    const k = (bx - ax) / b.width;
+    const same = Math.abs(ax) < 0.05 && Math.abs(ay) < 0.05 && Math.abs(k - 1) < 1e-6;
+    canvas.style.transformOrigin = "0 0";
+    canvas.style.transform = same ? "" : `translate(${ax}px, ${ay}px) scale(${k})`;
+    if (!same) state.baseShifts += 1;
+  }
+  window.fwJumpTo = (v) => jumpTo(v); // for the benchmark: move the map as the page does
   function jumpTo(v) { // move both canvases (a transition animates on the top one, the base follows)
     deck.setProps({ initialViewState: v });
     if (!v.transitionDuration) mirror(v);
@@ -243,7 +272,7 @@
   let measuring = false;
   deck.setProps({ onAfterRender: () => {
     state.deckRenders += 1;
-    if (raster) drawRaster(); // the view moved (the raster has no layer of its own in deck.gl)
+    if (raster) { drawRaster(); shiftBase(); } // the view moved (the raster has no layer of its own in deck.gl)
     else vehicleDrawn();
   } });
   function vehicleDrawn() { // the vehicles were drawn, by either renderer

@@ -222,6 +222,41 @@ def test_raster_draws_what_webgl_draws_and_follows_updates(runtime, world, brows
                                                               alarm={"V00012": ["suspected_dumping"]}))
 
 
+def test_raster_map_moves_the_roads_as_a_picture_until_the_view_settles(runtime, world, page):  # noqa: ANN001
+    """With software GL a pan moves the base canvas (roads, fences) by a CSS transform that puts every place
+    where the vehicles' view has it, and redraws the base once the view is still."""
+    page.goto(f"{runtime.base_url}/?static=1&render=raster")
+    page.wait_for_function(f"window.fleetwatch.rendered === {N} && window.fleetwatch.baseRenders > 0", timeout=WAIT)
+    page.wait_for_function(SETTLED, timeout=WAIT)
+    shifts, renders = page.evaluate("[window.fleetwatch.baseShifts, window.fleetwatch.baseRenders]")
+    # pan and zoom a little; two frames later the top canvas shows the new view and the base was moved to it
+    misfit = page.evaluate("""async () => {
+        const t0 = window.fwDeck.getViewports()[0];
+        window.fwJumpTo({ longitude: t0.longitude + 0.003, latitude: t0.latitude - 0.001, zoom: t0.zoom + 0.3,
+                          pitch: 0, bearing: 0 });
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const c = document.querySelector('.map-base canvas'), tr = c.style.transform;
+        const m = tr.match(/translate\\(([-\\d.e]+)px, ([-\\d.e]+)px\\) scale\\(([-\\d.e]+)\\)/);
+        if (!m) return null;  // already redrawn (a very slow machine): nothing to check here
+        const b = window.fwBaseDeck.getViewports()[0], t = window.fwDeck.getViewports()[0];
+        const out = [];
+        for (const p of [[10, 10], [t.width / 2, t.height / 2], [t.width - 10, t.height - 10]]) {
+          const L = t.unproject(p), [bx, by] = b.project(L), [tx, ty] = t.project(L);
+          out.push(Math.hypot(+m[1] + +m[3] * bx - tx, +m[2] + +m[3] * by - ty));
+        }
+        return out; }""")
+    if misfit is not None:
+        assert max(misfit) < 0.5, f"the moved base is off by {misfit} px"
+    page.wait_for_function(f"window.fleetwatch.baseShifts > {shifts} || window.fleetwatch.baseRenders > {renders}",
+                           timeout=WAIT)
+    # once still: redrawn at the new view, no transform left
+    page.wait_for_function("""() => { const b = window.fwBaseDeck.getViewports()[0], t = window.fwDeck.getViewports()[0];
+        return document.querySelector('.map-base canvas').style.transform === '' &&
+          Math.abs(b.longitude - t.longitude) < 1e-9 && Math.abs(b.zoom - t.zoom) < 1e-9; }""", timeout=WAIT)
+    assert page.evaluate("window.fleetwatch.baseRenders") > renders
+    assert misfit is None or page.evaluate("window.fleetwatch.baseShifts") > shifts
+
+
 def fill_colours(page) -> list[list[int]]:  # noqa: ANN001
     """Each vehicle's fill colour (RGBA) as the page styles it, in fleet order."""
     return page.evaluate("""() => { const s = window.fleetwatch.store, out = [];
