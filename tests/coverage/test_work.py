@@ -200,6 +200,31 @@ def test_a_stray_fix_before_the_last_one_does_not_cost_the_end_of_the_pass():
     assert coverage_of(plans, fx)[("V1-s1", 1)]["coverage_pct"] > 99
 
 
+def test_a_pass_whose_first_fix_is_thrown_ahead_still_starts_where_the_speeds_say():
+    """Real simulated fixes (sanitation seed 802, sweeper SW0002, 06:00-06:09): it slows into its segment too
+    fast for the band, and its first working fixes read 30, 30, 32, 47 m along for a true 10, 25, 39, 53 m.
+    The pass began 30 m in — past the 25 m a pass may fall short of a segment's end — and 5 % was lost
+    (94.6 % vs 100 % true). Moved back by the distance the reported speeds say was driven since, the first
+    fixes put the start at 19 m: the segment's start."""
+    plans, fx = recorded("sw0002_start.json")
+    assert coverage_of(plans, fx)[("V1-s1", 1)]["coverage_pct"] > 99
+
+
+@pytest.mark.parametrize("end", ["start", "end"])
+def test_a_stray_first_or_last_fix_does_not_cut_the_pass_short(end):
+    """A pass over 60-300 m of a 360 m segment, fixes every 10 s at 5 km/h, 3 m of noise; its first (last) fix
+    thrown 35 m inwards along the road. The pass's ends are where its first and last few fixes, moved by the
+    distance the speeds say was driven, put them — not at the fix after (before) the stray one (3-4 points
+    lost before)."""
+    line = S.straight(360)
+    xy, ts = S.drive(np.array([[60.0, 0.0], [300.0, 0.0]]), S.at("05:10"), 5.0)
+    xy = xy + np.random.default_rng(3).normal(0.0, 3.0, xy.shape)
+    k = 0 if end == "start" else -1
+    xy[k, 0] += 35.0 if end == "start" else -35.0
+    got = coverage_of(S.plans(S.work_plan("V1", [line])), S.fixes("V1", xy, ts, 5.0, True))[("V1-s1", 0)]
+    assert abs(got["coverage_pct"] - 240 / 360 * 100) < 1.5, got
+
+
 def test_a_lone_speed_spike_does_not_break_the_pass():
     xy, ts = S.drive(S.straight(400), S.at("05:10"), 5.0)
     speed = np.full(ts.size, 5.0)

@@ -219,6 +219,56 @@ def _backtrack(a, b, cost, back, keep):
         arg = back[arg // 2, arg % 2]
 
 
+DR_FIXES = 5  # fixes at each end of a pass that place the end by dead reckoning (see `_settle`)
+DR_STEP_MS = 15_000  # ... over steps this short at most (the speeds at both ends tell what happened between)
+
+
+@nb.njit(cache=True)
+def _dr_median(z, dd, n, d):
+    v = np.empty(n, np.float64)
+    for q in range(n):
+        v[q] = z[q] - d * dd[q]
+    return np.median(v)
+
+
+@nb.njit(cache=True)
+def _settle(g, end_too, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n):
+    """Reach the ends of segment g's open pass by dead reckoning too, before it is emitted: each of the first
+    (last) `DR_FIXES` fixes, moved back (on) along the pass by the distance the reported speeds say was driven
+    since the pass's first fix (to its last), votes for where the pass began (ended); the median is where the
+    fixes put it together. A single fix is ±8 m of GPS noise, and 20–30 m where it strays: a pass's first or
+    last fix thrown inwards, with a lone stray nowhere near the end of the segment, cut the pass short of it
+    by that much; the speeds over a few fixes are good to a metre or two. The pass keeps the furthest of the
+    two (a fix that strayed outwards is where it was before). Only a pass with a direction; a start at a
+    turn, and an end where the vehicle turned (`end_too` False), stay where the measures put them."""
+    d = st_dir[g]
+    if d == 0:
+        return
+    if not st_turned[g] and f_n[g] > 0:
+        a = _dr_median(f_z[g], f_d[g], f_n[g], d)
+        if (st_start[g] - a) * d > 0 and (st_ext[g] - a) * d > 0:
+            st_start[g] = a
+    if end_too and l_n[g] > 0:
+        b = _dr_median(l_z[g], l_d[g], l_n[g], d) + d * st_dist[g]
+        if (b - st_ext[g]) * d > 0 and (b - st_start[g]) * d > 0:
+            st_ext[g] = b
+
+
+@nb.njit(cache=True, inline="always")
+def _dr_start(g, x, st_dist, st_turned, f_open, f_z, f_d, f_n, l_z, l_d, l_n, l_h):
+    """A new pass begins at measure x: reset its dead-reckoning record."""
+    st_dist[g] = 0.0
+    st_turned[g] = False
+    f_open[g] = True
+    f_z[g, 0] = x
+    f_d[g, 0] = 0.0
+    f_n[g] = 1
+    l_z[g, 0] = x
+    l_d[g, 0] = 0.0
+    l_n[g] = 1
+    l_h[g] = 1 % DR_FIXES
+
+
 @nb.njit(cache=True, inline="always")
 def _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start, st_ext, st_dir,
            st_lo, st_hi, st_t0, st_tl, st_n, st_moved):
@@ -284,6 +334,20 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
     pend_ts = np.zeros(n_seg, np.int64)
     pend_s = np.zeros(n_seg, np.float64)
     pend_state = np.zeros(n_seg, np.int8)
+    pend_v = np.zeros(n_seg, np.float64)
+    # dead reckoning along the open pass (see `_settle`): distance driven since its first fix by the reported
+    # speeds, the last fix's speed, (measure, distance) of its first and (a ring of) its last DR_FIXES fixes
+    st_dist = np.zeros(n_seg, np.float64)
+    st_v = np.zeros(n_seg, np.float64)
+    st_turned = np.zeros(n_seg, np.bool_)
+    f_open = np.zeros(n_seg, np.bool_)
+    f_z = np.zeros((n_seg, DR_FIXES), np.float64)
+    f_d = np.zeros((n_seg, DR_FIXES), np.float64)
+    f_n = np.zeros(n_seg, np.int32)
+    l_z = np.zeros((n_seg, DR_FIXES), np.float64)
+    l_d = np.zeros((n_seg, DR_FIXES), np.float64)
+    l_n = np.zeros(n_seg, np.int32)
+    l_h = np.zeros(n_seg, np.int32)
     touched = np.empty(n_seg, np.int32)
     in_touched = np.zeros(n_seg, np.bool_)
     n_touched = 0
@@ -315,6 +379,7 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
             for q in range(n_touched):
                 g = touched[q]
                 if act[g]:
+                    _settle(g, True, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
                     k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start,
                                st_ext, st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
                     act[g] = False
@@ -344,10 +409,12 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
                 pend_ts[g] = t
                 pend_s[g] = x
                 pend_state[g] = stt
+                pend_v[g] = speed_ms[i]
                 continue
             elif pend[g] and (t - pend_ts[g] <= max_step_ms) and \
                     abs(x - pend_s[g]) <= seg_vmax_ms[g] * (t - pend_ts[g]) + slack_m:
                 # the held-back fix was real: the pass ended before it and a new one starts there
+                _settle(g, True, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
                 k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start,
                            st_ext, st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
                 act[g] = True
@@ -365,10 +432,15 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
                 st_last_ts[g] = pend_ts[g]
                 st_last_s[g] = pend_s[g]
                 st_last_state[g] = pend_state[g]
+                _dr_start(g, pend_s[g], st_dist, st_turned, f_open, f_z, f_d, f_n, l_z, l_d, l_n, l_h)
+                st_v[g] = pend_v[g]
                 pend[g] = False
                 cont = True
         if cont and st_last_state[g] <= ST_PAUSED and stt != ST_BREAK:
             # the step last → i was worked: extend the pass
+            st_dist[g] += 0.5 * (st_v[g] + speed_ms[i]) * (t - st_last_ts[g])
+            st_v[g] = speed_ms[i]
+            turned = False
             st_moved[g] = True
             st_n[g] += 1
             st_tl[g] = t
@@ -382,6 +454,7 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
             elif (x - st_ext[g]) * st_dir[g] >= 0:
                 st_ext[g] = x
             elif (st_ext[g] - x) * st_dir[g] >= reverse_m:
+                _settle(g, False, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
                 k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start,
                            st_ext, st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
                 st_start[g] = st_ext[g]
@@ -389,16 +462,34 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
                 st_ext[g] = x
                 st_t0[g] = st_last_ts[g]
                 st_n[g] = 1
+                turned = True
+            if turned:  # the pass after a turn starts at the turn: not reckoned
+                st_turned[g] = True
+            if turned or t - st_last_ts[g] > DR_STEP_MS:
+                # the end is reckoned from the fixes after a turn or a long step, the start from those before
+                f_open[g] = False
+                l_n[g] = 0
+                l_h[g] = 0
+            if f_open[g] and f_n[g] < DR_FIXES:
+                f_z[g, f_n[g]] = x
+                f_d[g, f_n[g]] = st_dist[g]
+                f_n[g] += 1
+            l_z[g, l_h[g]] = x
+            l_d[g, l_h[g]] = st_dist[g]
+            l_h[g] = (l_h[g] + 1) % DR_FIXES
+            l_n[g] = min(l_n[g] + 1, DR_FIXES)
             st_last_ts[g] = t
             st_last_s[g] = x
             st_last_state[g] = stt
             if stt == ST_OFF:  # the device went off here: the pass is complete
+                _settle(g, True, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
                 k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start,
                            st_ext, st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
                 act[g] = False
             continue
         # -- not a continuation: close what is open, maybe start a new pass at i -----------------------------
         if act[g]:
+            _settle(g, True, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
             k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start, st_ext,
                        st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
             act[g] = False
@@ -419,9 +510,12 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
             st_last_ts[g] = t
             st_last_s[g] = x
             st_last_state[g] = stt
+            _dr_start(g, x, st_dist, st_turned, f_open, f_z, f_d, f_n, l_z, l_d, l_n, l_h)
+            st_v[g] = speed_ms[i]
     for q in range(n_touched):
         g = touched[q]
         if act[g]:
+            _settle(g, True, st_dir, st_start, st_ext, st_turned, st_dist, f_z, f_d, f_n, l_z, l_d, l_n)
             k = _flush(g, k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n, st_occ, st_veh, st_start, st_ext,
                        st_dir, st_lo, st_hi, st_t0, st_tl, st_n, st_moved)
     return k, o_seg, o_occ, o_veh, o_lo, o_hi, o_t0, o_t1, o_n

@@ -2,8 +2,9 @@
 
 It exists for two reasons: the benchmark's baseline (what the vectorised engine is measured against), and
 an oracle for tests on simple geometry (straight and gently bent segments, no fold-backs, no multipath):
-on such tracks it must agree with `tracker.coverage.work` to within a bin or two. It knows none of the
-engine's refinements (fold-back candidates, jump hold-back, gap bridging, speed-spike smoothing).
+on such tracks it must agree with `tracker.coverage.work` to within a bin or two. It places a pass's ends
+as the engine does (the furthest of the fixes and of their dead reckoning, `kernels._settle`), but knows none
+of the engine's refinements (fold-back candidates, jump hold-back, gap bridging, speed-spike smoothing).
 """
 
 from __future__ import annotations
@@ -74,10 +75,18 @@ def coverage_pct(fixes: list[dict[str, Any]], plans: Plans | Any, day: int, utc_
             if prev is not None and (prev[5] != j or f["ts_ms"] - prev[0] > params.max_step_s * 1000):
                 _close(last.pop(key), counts, sid, line.length, params)
                 prev = None
+            v = f["speed_kmh"] / 3.6
             if prev is None:
-                last[key] = (f["ts_ms"], sm, 0, sm, sm, j)  # last t, direction, pass start, extreme, window
+                # last t, measure, direction, pass start, extreme, window; dead reckoning (see `_close`): last
+                # speed, distance driven, (measure, distance) of the first and the last fixes, turned
+                last[key] = (f["ts_ms"], sm, 0, sm, sm, j, v, 0.0, [(sm, 0.0)], [(sm, 0.0)], False)
                 continue
-            _, _, d, start, ext, _ = prev
+            t_prev, _, d, start, ext, _, v_prev, dist, first, lastq, turned = prev
+            dist += 0.5 * (v_prev + v) * (f["ts_ms"] - t_prev) / 1000.0
+            long_step = f["ts_ms"] - t_prev > DR_STEP_S * 1000
+            if long_step:
+                first = first + [None] if first[-1] is not None else first  # closed: reckoned from those before
+                lastq = []
             if d == 0:
                 lo, hi = min(start, ext, sm), max(start, ext, sm)
                 if abs(sm - start) >= params.reverse_min_m:
@@ -88,9 +97,13 @@ def coverage_pct(fixes: list[dict[str, Any]], plans: Plans | Any, day: int, utc_
             elif (sm - ext) * d >= 0:
                 ext = sm
             elif (ext - sm) * d >= params.reverse_min_m:  # turned round: this pass ends at its extreme
-                _close((0, 0.0, d, start, ext, j), counts, sid, line.length, params)
+                _close((0, 0.0, d, start, ext, j, 0.0, dist, first, [], turned), counts, sid, line.length, params)
                 start, ext, d = ext, sm, -d
-            last[key] = (f["ts_ms"], sm, d, start, ext, j)
+                turned, first, lastq = True, [None], []
+            if first[-1] is not None and len(first) < DR_FIXES:
+                first = first + [(sm, dist)]
+            lastq = (lastq + [(sm, dist)])[-DR_FIXES:]
+            last[key] = (f["ts_ms"], sm, d, start, ext, j, v, dist, first, lastq, turned)
     for (vid, sid), st in list(last.items()):
         _close(st, counts, sid, lines[sid][0].length, params)
     out = {}
@@ -102,8 +115,22 @@ def coverage_pct(fixes: list[dict[str, Any]], plans: Plans | Any, day: int, utc_
     return out
 
 
+DR_FIXES = 5
+DR_STEP_S = 15.0
+
+
 def _close(st: tuple, counts: dict, sid: str, length: float, params: CoverageParams) -> None:
-    _, _, _, start, ext, j = st
+    _, _, d, start, ext, j, _, dist, first, lastq, turned = st
+    if d != 0:  # the ends reached by dead reckoning too (the engine's `kernels._settle`)
+        fs = [e for e in first if e is not None]
+        if not turned and fs:
+            a = float(np.median([z - d * x for z, x in fs]))
+            if (start - a) * d > 0 and (ext - a) * d > 0:
+                start = a
+        if lastq:
+            b = float(np.median([z - d * x for z, x in lastq])) + d * dist
+            if (b - ext) * d > 0 and (b - start) * d > 0:
+                ext = b
     lo, hi = max(min(start, ext), 0.0), min(max(start, ext), length)
     if lo <= params.end_snap_m:
         lo = 0.0
