@@ -304,7 +304,9 @@ def passes(veh, ts, seg, occ, s, dist, state, prev_ts, speed_ms, n_seg, seg_vmax
     working (valid or paused) and b is not a break; a gap continues the pass when it is short (≤ max_step)
     or a silent data gap (b's previous fix is a) ≤ bridge, and the move is plausible for the band; an
     implausible fix is held back once (a multipath jump is dropped, a real relocation starts a new pass);
-    backing up more than `reverse_m` from the furthest point closes the pass and starts the next one."""
+    backing up more than `reverse_m` from the furthest point closes the pass and starts the next one. A
+    pass's ends reach as far as its fixes or their dead reckoning from the reported speeds put them
+    (`_settle`)."""
     n = veh.shape[0]
     cap = 2 * n + 16
     o_seg = np.empty(cap, np.int32)
