@@ -200,6 +200,16 @@ def test_a_stray_fix_before_the_last_one_does_not_cost_the_end_of_the_pass():
     assert coverage_of(plans, fx)[("V1-s1", 1)]["coverage_pct"] > 99
 
 
+def test_a_stray_last_fix_is_not_taken_for_the_good_one_before_it():
+    """Real simulated fixes (sanitation seed 4302, sprinkler SP0024, 06:14-06:18): the fix where the device goes
+    off, at the end of the segment, strays 96 m back; the one 2 s after it is back near the end. The step from
+    the good fix before the stray one to it is too long for the band, the loose step over it is not — but the
+    fix after contradicts the stray one, so the good fix stays (dropped, the pass ended 46 m short: 87.9 %
+    vs 100 % true)."""
+    plans, fx = recorded("sp0024_stray_last.json")
+    assert coverage_of(plans, fx)[("V1-s1", 1)]["coverage_pct"] > 99
+
+
 def test_a_pass_whose_first_fix_is_thrown_ahead_still_starts_where_the_speeds_say():
     """Real simulated fixes (sanitation seed 802, sweeper SW0002, 06:00-06:09): it slows into its segment too
     fast for the band, and its first working fixes read 30, 30, 32, 47 m along for a true 10, 25, 39, 53 m.

@@ -153,10 +153,11 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
     or ahead: multipath, or σ 10 m noise on a slow sweeper), while the neighbours agree with each other, is
     dropped:
     otherwise it reads as the sweeper turning round (a 30 m step back) or as a jump the next fix contradicts,
-    the pass is cut there and the stretch between is lost. So is a working fix whose step to either neighbour
-    is too long for the band (speed × time + slack) while the step over it is not: the pass logic holds back
-    the newer fix of an implausible step, and lost the good fix after a stray one — the pass's last fix, at
-    the segment's end, where the device went off. Streams are (vehicle, segment, occurrence) in time order;
+    the pass is cut there and the stretch between is lost. So is a working fix whose step to the next one is
+    too long for the band (speed × time + slack) while the step over it is not, and the fix after the next
+    one (if any) does not contradict it: the pass logic holds back the newer fix of an implausible step, and
+    lost the good fix after a stray one — the pass's last fix, at the segment's end, where the device went
+    off. Streams are (vehicle, segment, occurrence) in time order;
     input order is kept. A real turn is seen by the fixes after it, so it never has two agreeing neighbours
     on the far side."""
     n = p["ts"].size
@@ -175,11 +176,14 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
     agree = np.abs(sm[b] - sm[a]) <= v * (ts[b] - ts[a]) + params.step_slack_m
     r = params.reverse_min_m
     spike = (sm[i] <= np.minimum(sm[a], sm[b]) - r) | (sm[i] >= np.maximum(sm[a], sm[b]) + r)
-    # or a step into or out of it too long for the band, where the step over it is not: the pass logic holds
-    # back the *newer* fix of an implausible step, which is the wrong one when the fix before it strayed
+    # or the step out of it too long for the band, where the step over it is not, and no fix after contradicts
+    # the next one: the pass logic holds back the *newer* fix of an implausible step — the wrong one when the
+    # fix before it strayed — and drops it only when the fix after it comes back to the pass
     slack = params.step_slack_m
-    jump = ((np.abs(sm[i] - sm[a]) > v * (ts[i] - ts[a]) + slack)
-            | (np.abs(sm[b] - sm[i]) > v * (ts[b] - ts[i]) + slack))
+    c = np.minimum(i + 2, n - 1)
+    has_c = (i + 2 < n) & np.r_[same, False][b] & (ts[c] - ts[b] <= step)
+    b_stands = ~has_c | (np.abs(sm[c] - sm[b]) <= v * (ts[c] - ts[b]) + slack)
+    jump = (np.abs(sm[b] - sm[i]) > v * (ts[b] - ts[i]) + slack) & b_stands
     lone = agree & (st[a] <= K.ST_PAUSED) & ((spike & (st[i] == st[a]))
                                              | (jump & (st[i] <= K.ST_PAUSED) & (st[b] <= K.ST_OFF)))
     if not lone.any():
