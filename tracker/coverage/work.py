@@ -157,9 +157,8 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
     too long for the band (speed × time + slack) while the step over it is not, and the fix after the next
     one (if any) does not contradict it: the pass logic holds back the newer fix of an implausible step, and
     lost the good fix after a stray one — the pass's last fix, at the segment's end, where the device went
-    off. Streams are (vehicle, segment, occurrence) in time order;
-    input order is kept. A real turn is seen by the fixes after it, so it never has two agreeing neighbours
-    on the far side."""
+    off. Streams are (vehicle, segment, occurrence) in time order; input order is kept. A real turn is seen
+    by the fixes after it, so it never has two agreeing neighbours on the far side."""
     n = p["ts"].size
     if n < 3:
         return p
