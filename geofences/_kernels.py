@@ -52,6 +52,48 @@ def crosses(x, y, cx, cy, ax, ay, bx, by):
     return (side_a != side_b) and (side_c != side_p)
 
 
+@nb.njit(cache=True, inline="always")
+def _pt_dist(px, py, ax, ay):
+    dx = px - ax
+    dy = py - ay
+    return np.sqrt(dx * dx + dy * dy)
+
+
+@nb.njit(cache=True, inline="always")
+def geos_point_segment(px, py, ax, ay, bx, by):
+    """Distance from p to segment a–b, the same float operations in the same order as GEOS
+    (`algorithm::Distance::pointToSegment`), so results match `shapely.distance` bit for bit."""
+    if ax == bx and ay == by:
+        return _pt_dist(px, py, ax, ay)
+    len2 = (bx - ax) * (bx - ax) + (by - ay) * (by - ay)
+    r = ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / len2
+    if r <= 0.0:
+        return _pt_dist(px, py, ax, ay)
+    if r >= 1.0:
+        return _pt_dist(px, py, bx, by)
+    s = ((ay - py) * (bx - ax) - (ax - px) * (by - ay)) / len2
+    return abs(s) * np.sqrt(len2)
+
+
+@nb.njit(cache=True)
+def line_dist_pairs(x, y, fidx, seg_ptr, seg):
+    """out[i] = distance from (x[i], y[i]) to the nearest of the segments of line set fidx[i]
+    (`seg[seg_ptr[f]:seg_ptr[f + 1]]`, rows ax, ay, bx, by) — shapely's point-to-(multi)line distance."""
+    n = x.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        f = fidx[i]
+        best = np.inf
+        for k in range(seg_ptr[f], seg_ptr[f + 1]):
+            d = geos_point_segment(x[i], y[i], seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3])
+            if d < best:
+                best = d
+                if best <= 0.0:
+                    break
+        out[i] = best
+    return out
+
+
 @nb.njit(cache=True)
 def seg_dist2_pairs(x, y, seg, seg_idx):
     """out[i] = squared distance from (x[i], y[i]) to segment seg[seg_idx[i]]."""
@@ -178,6 +220,38 @@ def expand(v, group_ptr, entries):
             point_idx[j] = i
             val[j] = np.uint64(~g)
             j += 1
+        elif g > 0:
+            for e in range(group_ptr[g], group_ptr[g + 1]):
+                point_idx[j] = i
+                val[j] = entries[e]
+                j += 1
+    return point_idx, val
+
+
+@nb.njit(cache=True)
+def expand_masked(v, group_ptr, entries, fence_ok):
+    """`expand` over a group table already restricted to `fence_ok` fences (`FenceIndex._masked_groups`);
+    an entry stored inline in the slot is checked here."""
+    n = v.size
+    total = 0
+    for i in range(n):
+        g = v[i]
+        if g < 0:
+            if fence_ok[np.int64(np.uint64(~g) >> np.uint64(35))]:
+                total += 1
+        elif g > 0:
+            total += group_ptr[g + 1] - group_ptr[g]
+    point_idx = np.empty(total, np.int64)
+    val = np.empty(total, np.uint64)
+    j = 0
+    for i in range(n):
+        g = v[i]
+        if g < 0:
+            e = np.uint64(~g)
+            if fence_ok[np.int64(e >> np.uint64(35))]:
+                point_idx[j] = i
+                val[j] = e
+                j += 1
         elif g > 0:
             for e in range(group_ptr[g], group_ptr[g + 1]):
                 point_idx[j] = i

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geofences._kernels import seg_dist2_pairs
+from geofences._kernels import line_dist_pairs, seg_dist2_pairs
 from geofences.kinds import ShapeKind
 from geofences.local import M_PER_DEG_LAT, project_pairs, transform_geometry_to_xy, xy_scale
 from geofences.model import Fence
@@ -139,8 +139,34 @@ class ExactShapes:
         out[circ] = np.abs(np.hypot(x[circ], y[circ]) - self.size_m[fidx[circ]])
         sel = np.flatnonzero(~circ)
         if sel.size:
-            out[sel] = shapely.distance(self.lines_xy[fidx[sel]], shapely.points(x[sel], y[sel]))
+            seg_ptr, seg = self._line_segments()
+            f = fidx[sel]
+            ok = seg_ptr[f + 1] > seg_ptr[f]  # an empty line (none in practice) goes to shapely
+            if ok.all():
+                out[sel] = line_dist_pairs(x[sel], y[sel], np.asarray(f, np.int64), seg_ptr, seg)
+            else:
+                out[sel] = shapely.distance(self.lines_xy[f], shapely.points(x[sel], y[sel]))
         return out
+
+    def _line_segments(self) -> tuple[npt.NDArray[np.int64], F64]:
+        """`lines_xy` as segments (CSR per fence, rows ax, ay, bx, by; every part's consecutive vertices,
+        repeated points kept), for the compiled distance that matches shapely's (`line_dist_pairs`)."""
+        got = self.__dict__.get("_line_seg")
+        if got is None:
+            counts = np.zeros(len(self.lines_xy), np.int64)
+            parts = []
+            for i, g in enumerate(self.lines_xy):
+                if g is None or shapely.is_empty(g):
+                    continue
+                for part in shapely.get_parts(g):
+                    c = shapely.get_coordinates(part)
+                    if c.shape[0] >= 2:
+                        parts.append(np.column_stack([c[:-1], c[1:]]))
+                        counts[i] += c.shape[0] - 1
+            seg_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            seg = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, 4))
+            got = self.__dict__["_line_seg"] = (seg_ptr, seg)
+        return got
 
 
 def corridor_offsets_m(fence: Fence, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[F64, F64]:

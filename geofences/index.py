@@ -152,7 +152,7 @@ class FenceIndex:
         fence_ok = self._all_fences if fence_mask is None else np.asarray(fence_mask, bool)
         if fence_ok.shape != (len(self.fences),):
             raise ValueError("fence_mask needs one bool per fence")
-        point_idx, val = self._candidates(cells)
+        point_idx, val = self._candidates(cells, None if fence_mask is None else fence_ok)
         ex = self.exact
         point_idx, fence_idx, pending = _k.test_pairs(
             point_idx, val, lon, lat, fence_ok, ex.lon0, ex.lat0, ex.kx, M_PER_DEG_LAT, ex.size_m, ex.seg,
@@ -169,15 +169,35 @@ class FenceIndex:
             point_idx, fence_idx = point_idx[~dup], fence_idx[~dup]
         return point_idx, fence_idx
 
-    def _candidates(self, cells: U64) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-        """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order."""
+    def _candidates(self, cells: U64, fence_ok: npt.NDArray[np.bool_] | None = None
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+        """Broad phase: (point index, packed entry) for every entry of every point's cell, in point order —
+        only entries of `fence_ok` fences when given (the exact tests would skip the others anyway)."""
         b = self._buckets
         res, bres = self.res, self._bucket_res
         v = _k.cell_values(  # slot = digits bres+1 … res (see h3util.child_digits)
             cells, CLEAR_RES, parent_bits(res), parent_bits(bres), np.uint64(3 * (15 - res)),
             np.uint64(8 ** (res - bres) - 1), b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
         )
-        return _k.expand(v, self._group_ptr, self._entries)
+        if fence_ok is None or fence_ok.all():
+            return _k.expand(v, self._group_ptr, self._entries)
+        ptr, entries = self._masked_groups(fence_ok)
+        return _k.expand_masked(v, ptr, entries, fence_ok)
+
+    def _masked_groups(self, fence_ok: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+        """The group table with the entries of masked-out fences removed (cached per mask: callers pass the
+        same few masks on every batch). Group ids are unchanged, so the bucket blocks are shared."""
+        cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault("_mask_groups", {})
+        key = np.packbits(fence_ok).tobytes()
+        got = cache.get(key)
+        if got is None:
+            keep = fence_ok[(self._entries >> _FENCE_SHIFT).astype(np.int64)]
+            kept = np.concatenate([[0], np.cumsum(keep)]).astype(np.int64)  # kept entries before each entry
+            got = (kept[self._group_ptr], self._entries[keep])
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = got
+        return got
 
     def distance_m(self, lon: npt.ArrayLike, lat: npt.ArrayLike, fence_idx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Metres from each point to its paired fence's boundary (polygon, circle) or centre line (corridor)."""
