@@ -76,6 +76,27 @@ def _num(df: pl.DataFrame, name: str, null, dtype) -> np.ndarray:
         .to_numpy().astype(dtype, copy=False)
 
 
+def _sort_order(vidx: np.ndarray, ts: np.ndarray, received: np.ndarray) -> np.ndarray:
+    """`np.lexsort((received, ts, vidx))`, faster: one stable sort of a packed (vehicle, fix time) key — a
+    batch arrives mostly in order, which a stable sort of one int64 key exploits and lexsort does not. Ties
+    (duplicate fixes) are ordered by receipt time by sorting on it first; a time span too wide to pack
+    takes the lexsort."""
+    n = vidx.shape[0]
+    if n > 1:
+        t0, t1 = int(ts.min()), int(ts.max())
+        vmax = int(vidx.max())
+        shift = max(int(t1 - t0).bit_length(), 1)
+        if int(vidx.min()) >= 0 and vmax.bit_length() + shift <= 62:
+            key = (vidx.astype(np.int64) << shift) | (ts.astype(np.int64) - t0)
+            order = np.argsort(key, kind="stable")
+            k = key[order]
+            if not (k[1:] == k[:-1]).any():
+                return order
+            first = np.argsort(received, kind="stable")  # duplicates: the first received first, as lexsort
+            return first[np.argsort(key[first], kind="stable")]
+    return np.lexsort((received, ts, vidx))
+
+
 class Engine:
     """The compliance engine for one shard of vehicles (a vehicle must always reach the same engine)."""
 
@@ -205,7 +226,7 @@ class Engine:
                 return None
         else:
             sel = None
-        order = np.lexsort((a["received_ts_ms"], a["ts_ms"], vidx))
+        order = _sort_order(vidx, a["ts_ms"], a["received_ts_ms"])
         if sel is not None:
             order = order[ok[order]]
         v = vidx[order]

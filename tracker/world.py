@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -155,6 +156,13 @@ class World:
             out = [get(x) for x in ids.to_list()]
             if None not in out:
                 return np.fromiter(out, np.int32, len(out))
+        if len(self.vidx_of) == len(self.vehicle_ids):  # ids as an Enum of the register: its codes are vidx
+            enum = self.__dict__.get("_id_enum")
+            if enum is None or len(enum.categories) != len(self.vehicle_ids):
+                enum = self.__dict__["_id_enum"] = pl.Enum(self.vehicle_ids)
+            codes = ids.cast(enum, strict=False)
+            if codes.null_count() == ids.null_count() == 0:
+                return codes.to_physical().to_numpy().astype(np.int32, copy=False)
         if self._id_frame is None or self._id_frame.height != len(self.vehicle_ids):
             self._id_frame = pl.DataFrame({"vehicle_id": self.vehicle_ids,
                                            "vidx": np.arange(len(self.vehicle_ids), dtype=np.int32)},
@@ -254,16 +262,15 @@ class World:
     def _kind_candidates(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], kinds: Sequence[str],
                          within_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(point, fence position, distance to the fence's origin, origin → nearest edge when the origin is
-        inside) for every pair that may lie within `within_m` of the fence: a k-d tree over the origins of the
-        fences of `kinds` (cached per kinds), searched to `within_m` + each fence's reach. None: no pairs."""
+        inside) for every pair that may lie within `within_m` of the fence: the fences of `kinds` whose origin
+        is within `within_m` + the fence's reach of the point (a uniform grid over the origins, cached per
+        kinds and distance, finds them). None: no pairs."""
         if lon.shape[0] == 0 or self.fence_index is None:
             return None
         key = tuple(sorted(str(k) for k in kinds))
         cache = self.__dict__.setdefault("_near_cache", {})
         got = cache.get(key)
         if got is None:
-            from scipy.spatial import cKDTree
-
             from geofences.local import dist_m, to_xy_m
 
             sel = np.flatnonzero(self.fence_kind_mask(key))
@@ -280,21 +287,20 @@ class World:
                 if str(fence.shape) != "corridor" and bool(fence.contains(olon[j:j + 1], olat[j:j + 1])[0]):
                     inner[j] = float(fence.distance_m(olon[j:j + 1], olat[j:j + 1])[0])
             x, y = to_xy_m(olon, olat, origin)
-            got = (cKDTree(np.column_stack([x, y])) if sel.size else None, sel, reach, inner, origin)
+            got = (np.column_stack([x, y]) if sel.size else None, sel, reach, inner, origin, {})
             cache[key] = got
-        tree, sel, reach, inner, origin = got
-        if tree is None:
+        oxy, sel, reach, inner, origin, grids = got
+        if oxy is None:
             return None
-        from scipy.spatial import cKDTree
-
         from geofences.local import to_xy_m
 
+        grid = grids.get(within_m)
+        if grid is None:
+            grid = grids[within_m] = _OriginGrid.build(oxy, within_m + reach)
         x, y = to_xy_m(lon, lat, origin)
-        pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(
-            tree, within_m + float(reach.max()), output_type="ndarray")
-        pi, fj, dist = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64), pairs["v"]
-        m = dist <= within_m + reach[fj]
-        return pi[m], sel[fj[m]], dist[m], inner[fj[m]]
+        pi, fj, dist = _grid_pairs(x, y, float(within_m), reach, oxy[:, 0], oxy[:, 1], grid.x0, grid.y0,
+                                   grid.cell_m, grid.nx, grid.ny, grid.ptr, grid.idx)
+        return pi, sel[fj], dist, inner[fj]
 
     # -- documents --------------------------------------------------------------------------------------
     def doc_count(self, vidx: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
@@ -356,6 +362,81 @@ class World:
         doc[has] = d[first[has]]
         inwin[has] = inside[first[has]]
         return doc, inwin
+
+
+@dataclass
+class _OriginGrid:
+    """Fences by the grid cells their search disc (origin, radius) overlaps: CSR `ptr`/`idx` over the
+    `nx` × `ny` cells of `cell_m` metres from (`x0`, `y0`). A point's candidates are its cell's list."""
+
+    x0: float
+    y0: float
+    cell_m: float
+    nx: int
+    ny: int
+    ptr: npt.NDArray[np.int64]
+    idx: npt.NDArray[np.int64]
+
+    @classmethod
+    def build(cls, oxy: np.ndarray, radius: np.ndarray) -> _OriginGrid:
+        r = radius + 1.0  # a metre of slack: the cell range must cover every point the exact test accepts
+        lo_x, hi_x = oxy[:, 0] - r, oxy[:, 0] + r
+        lo_y, hi_y = oxy[:, 1] - r, oxy[:, 1] + r
+        x0, y0 = float(lo_x.min()), float(lo_y.min())
+        span = max(float(hi_x.max()) - x0, float(hi_y.max()) - y0, 1.0)
+        cell = max(span / 512.0, float(np.median(r)) / 2.0, 1.0)
+        nx = int((float(hi_x.max()) - x0) // cell) + 1
+        ny = int((float(hi_y.max()) - y0) // cell) + 1
+        cx0 = ((lo_x - x0) // cell).astype(np.int64)
+        cx1 = np.minimum(((hi_x - x0) // cell).astype(np.int64), nx - 1)
+        cy0 = ((lo_y - y0) // cell).astype(np.int64)
+        cy1 = np.minimum(((hi_y - y0) // cell).astype(np.int64), ny - 1)
+        cells, owners = [], []
+        for f in range(oxy.shape[0]):
+            gx, gy = np.meshgrid(np.arange(cx0[f], cx1[f] + 1), np.arange(cy0[f], cy1[f] + 1))
+            cells.append((gy * nx + gx).ravel())
+            owners.append(np.full(cells[-1].size, f, np.int64))
+        cell_of = np.concatenate(cells)
+        owner = np.concatenate(owners)
+        order = np.argsort(cell_of, kind="stable")
+        ptr = np.zeros(nx * ny + 1, np.int64)
+        np.cumsum(np.bincount(cell_of, minlength=nx * ny), out=ptr[1:])
+        return cls(x0, y0, cell, nx, ny, ptr, owner[order])
+
+
+@nb.njit(cache=True)
+def _grid_pairs(x, y, within, reach, ox, oy, x0, y0, cell, nx, ny, ptr, idx):
+    """(point, fence, distance) for every fence whose origin is within `within` + its reach of the point —
+    the distance computed as the k-d tree this replaces did, sqrt(dx² + dy²)."""
+    n = x.shape[0]
+    cell_of = np.full(n, -1, np.int64)
+    total = 0
+    for i in range(n):
+        gx = np.floor((x[i] - x0) / cell)
+        gy = np.floor((y[i] - y0) / cell)
+        if gx >= 0 and gy >= 0 and gx < nx and gy < ny:
+            c = np.int64(gy) * nx + np.int64(gx)
+            cell_of[i] = c
+            total += ptr[c + 1] - ptr[c]
+    pi = np.empty(total, np.int64)
+    fj = np.empty(total, np.int64)
+    dist = np.empty(total, np.float64)
+    k = 0
+    for i in range(n):
+        c = cell_of[i]
+        if c < 0:
+            continue
+        for j in range(ptr[c], ptr[c + 1]):
+            f = idx[j]
+            dx = x[i] - ox[f]
+            dy = y[i] - oy[f]
+            d = np.sqrt(dx * dx + dy * dy)
+            if d <= within + reach[f]:
+                pi[k] = i
+                fj[k] = f
+                dist[k] = d
+                k += 1
+    return pi[:k], fj[:k], dist[:k]
 
 
 SENSOR_BITS: dict[str, int] = {"cover_closed": 1, "lifting": 2, "load": 4, "device_on": 8, "drum": 16}

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracker.world import KIND_CODE, KINDS, World
+from tracker.world import FENCE_KIND_CODE, KIND_CODE, KINDS, World
 
 EV_OPEN = 1
 EV_UPDATE = 2  # escalation level or severity changed while open
@@ -87,16 +88,21 @@ class Batch:
             self.extra["hits"] = got
         return got
 
+    def kind_bits(self) -> npt.NDArray[np.uint32]:
+        """Per row: bit set of the fence kinds (`tracker.world.FENCE_KINDS` codes) of the fences containing
+        the fix, from `hits` — one pass, then every "inside a fence of these kinds" question is a mask test."""
+        got = self.extra.get("kind_bits")
+        if got is None:
+            rows, fences = self.hits()
+            got = self.extra["kind_bits"] = _kind_bits(self.n, rows, fences, self.world.fence_kind)
+        return got
+
     def in_kinds(self, kinds: tuple[str, ...]) -> npt.NDArray[np.bool_]:
         """Per row: inside any fence of these kinds (ignoring time windows)."""
         key = ("in", kinds)
         got = self.extra.get(key)
         if got is None:
-            rows, fences = self.hits()
-            sel = self.world.kind_set_mask(kinds)[fences]
-            got = np.zeros(self.n, np.bool_)
-            got[rows[sel]] = True
-            self.extra[key] = got
+            got = self.extra[key] = (self.kind_bits() & np.uint32(kinds_bitmask(kinds))) != 0
         return got
 
     def first_of_kinds(self, kinds: tuple[str, ...], active_only: bool = False) -> npt.NDArray[np.int32]:
@@ -109,10 +115,7 @@ class Batch:
             if active_only and sel.any():
                 act = self.world.fence_activity
                 sel[sel] = act.mask(self.ts_ms[rows[sel]], fences[sel], self.world.settings.city.utc_offset_min)
-            got = np.full(self.n, np.iinfo(np.int32).max, np.int32)
-            np.minimum.at(got, rows[sel], fences[sel])
-            got[got == np.iinfo(np.int32).max] = -1
-            self.extra[key] = got
+            got = self.extra[key] = _first_fence(self.n, rows, fences, sel)
         return got
 
 
@@ -233,3 +236,35 @@ class RuleParams(BaseModel):
 
 def kind_codes(names: tuple[str, ...]) -> np.ndarray:
     return np.array([KIND_CODE[n] for n in names], np.int8)
+
+
+assert len(FENCE_KIND_CODE) <= 32, "Batch.kind_bits holds one bit per fence kind in a uint32"
+
+
+def kinds_bitmask(kinds) -> int:
+    """Bit set of fence kind codes (as in `Batch.kind_bits`)."""
+    bits = 0
+    for k in kinds:
+        bits |= 1 << FENCE_KIND_CODE[str(k)]
+    return bits
+
+
+@nb.njit(cache=True)
+def _kind_bits(n, rows, fences, fence_kind):
+    out = np.zeros(n, np.uint32)
+    for j in range(rows.shape[0]):
+        out[rows[j]] |= np.uint32(1) << np.uint32(fence_kind[fences[j]])
+    return out
+
+
+@nb.njit(cache=True)
+def _first_fence(n, rows, fences, sel):
+    """Per row: the lowest fence position among its selected hits, else −1."""
+    out = np.full(n, -1, np.int32)
+    for j in range(rows.shape[0]):
+        if sel[j]:
+            r = rows[j]
+            f = fences[j]
+            if out[r] < 0 or f < out[r]:
+                out[r] = f
+    return out

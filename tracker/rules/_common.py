@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.rules._base import SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams
-from tracker.world import FENCE_KIND_CODE, KIND_CODE, KINDS
+from tracker.rules._base import SEV_CONFIRMED, SEV_SUSPECTED, Batch, Events, RuleParams, kinds_bitmask
+from tracker.world import KIND_CODE, KINDS
 
 
 def loaded(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -18,17 +18,12 @@ def loaded(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
 
 def inside_kinds_per_vehicle_kind(batch: Batch, params: RuleParams, field: str) -> np.ndarray:
     """Per row: inside a fence whose kind is in the list `params.<field>` resolved for the row's vehicle kind."""
-    rows, fences = batch.hits()
-    out = np.zeros(batch.n, np.bool_)
-    if rows.size == 0:
-        return out
-    table = np.zeros((len(KINDS), len(FENCE_KIND_CODE)), np.bool_)
-    for k, kname in enumerate(KINDS):
-        for fk in getattr(params.for_kind(kname), field):
-            table[k, FENCE_KIND_CODE[fk]] = True
-    sel = table[batch.kind[rows], batch.world.fence_kind[fences]]
-    out[rows[sel]] = True
-    return out
+    key = ("kind_bits", field)
+    table = params._cache.get(key)
+    if table is None:  # per vehicle kind: bit set of the fence kinds in the list (computed once)
+        table = params._cache[key] = np.array(
+            [kinds_bitmask(getattr(params.for_kind(kname), field)) for kname in KINDS], np.uint32)
+    return (batch.kind_bits() & table[batch.kind]) != 0
 
 
 def stop_events(rec: dict[str, np.ndarray] | None, world, kinds: tuple[str, ...], outcomes: tuple[int, ...]) -> Events:
