@@ -95,6 +95,21 @@ def line_dist_pairs(x, y, fidx, seg_ptr, seg):
 
 
 @nb.njit(cache=True)
+def capsule_any_pairs(x, y, fidx, seg_ptr, seg, r2):
+    """out[i]: is (x[i], y[i]) within sqrt(r2[i]) of any segment of corridor fidx[i]
+    (`seg[seg_ptr[f]:seg_ptr[f + 1]]`) — the union of the corridor's capsules."""
+    n = x.shape[0]
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        f = fidx[i]
+        for k in range(seg_ptr[f], seg_ptr[f + 1]):
+            if seg_dist2(x[i], y[i], seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3]) <= r2[i]:
+                out[i] = True
+                break
+    return out
+
+
+@nb.njit(cache=True)
 def seg_dist2_pairs(x, y, seg, seg_idx):
     """out[i] = squared distance from (x[i], y[i]) to segment seg[seg_idx[i]]."""
     out = np.empty(x.size)

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geofences._kernels import line_dist_pairs, seg_dist2_pairs
+from geofences._kernels import capsule_any_pairs, line_dist_pairs, seg_dist2_pairs
 from geofences.kinds import ShapeKind
 from geofences.local import M_PER_DEG_LAT, project_pairs, transform_geometry_to_xy, xy_scale
 from geofences.model import Fence
@@ -116,14 +116,11 @@ class ExactShapes:
             if sel.size:
                 out[sel] = test(lon[sel], lat[sel], fidx[sel])
         sel = np.flatnonzero(code == 2)
-        if sel.size:  # every segment of the corridor: expand (pair, segment), then any() per pair
+        if sel.size:  # any segment of the corridor (its capsules' union), one compiled loop per pair
             f = fidx[sel]
-            n_seg = self.seg_ptr[f + 1] - self.seg_ptr[f]
-            pair = np.repeat(np.arange(sel.size), n_seg)
-            first = np.cumsum(n_seg) - n_seg
-            seg = np.arange(pair.size) - np.repeat(first, n_seg) + np.repeat(self.seg_ptr[f], n_seg)
-            hit = self.contains_capsule(lon[sel][pair], lat[sel][pair], f[pair], seg)
-            out[sel] = np.bincount(pair[hit], minlength=sel.size) > 0
+            x, y = self.local_xy(lon[sel], lat[sel], f)
+            out[sel] = capsule_any_pairs(x, y, np.asarray(f, np.int64), self.seg_ptr, self.seg,
+                                         self.size_m[f] ** 2)
         return out
 
     # --- distances ------------------------------------------------------------------------------------
