@@ -83,7 +83,8 @@ def _scan(sidx, ts, lon_e7, lat_e7, act, ct, cf, mt, mf, bt, bf, vmax_kmh, jump_
     vmax = vmax_kmh / 3.6
     for i in range(n):
         v = sidx[i]
-        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         lon = lon_e7[i] / 1e7
         lat = lat_e7[i] / 1e7
         if ct[v, 0] < 0:
@@ -120,5 +121,6 @@ def _scan(sidx, ts, lon_e7, lat_e7, act, ct, cf, mt, mf, bt, bf, vmax_kmh, jump_
             ct[v, 2] = lat_e7[i]
             ct[v, 3] = -1
             cf[v, 0] = 0.0
-        snap_after(v, act[i], ct, cf, mt, mf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_after(v, act[i], ct, cf, mt, mf)
     return ok, dt_s, step_m, jump

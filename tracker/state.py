@@ -32,6 +32,9 @@ SNAP_MID_AFTER = 2  # after the row: mid := cur
 
 @nb.njit(cache=True, inline="always")
 def snap_before(v: int, act: int, ct, cf, mt, mf, bt, bf) -> None:
+    """Kernels call this (and `snap_after`) as `if act[i] != 0: snap_before(v, act[i], ...)`: the same test
+    as the one inside, but at the call site it lets the compiled scan loop stay tight (hygiene's scan runs
+    ~1.5x, signal loss's ~4x faster than with an unguarded call, where most rows have no action)."""
     if act & SNAP_REBASE_BEFORE:
         for j in range(ct.shape[1]):
             bt[v, j] = mt[v, j]
@@ -58,6 +61,20 @@ def snap_only(sidx, act, ct, cf, mt, mf, bt, bf) -> None:
         if act[i] != 0:
             snap_before(sidx[i], act[i], ct, cf, mt, mf, bt, bf)
             snap_after(sidx[i], act[i], ct, cf, mt, mf)
+
+
+@nb.njit(cache=True)
+def _map_rows(sidx, kind, row_of, kinds):
+    """`row_of[sidx]`, and whether a vehicle of a concerned kind has no row yet."""
+    n = sidx.shape[0]
+    out = np.empty(n, np.int32)
+    any_new = False
+    for i in range(n):
+        r = row_of[sidx[i]]
+        out[i] = r
+        if r < 0 and kinds[kind[i]]:
+            any_new = True
+    return out, any_new
 
 
 NONE_TS = -1  # "no time" in a timestamp slot (fix times are positive epoch milliseconds)
@@ -129,9 +146,9 @@ class StateTable:
             return sidx
         if sidx.size and int(sidx.max()) >= self.row_of.shape[0]:
             self.grow(int(sidx.max()) + 1)
-        r = self.row_of[sidx]
-        new = (r < 0) & self.kinds[kind]
-        if new.any():
+        r, any_new = _map_rows(sidx, kind, self.row_of, self.kinds)
+        if any_new:
+            new = (r < 0) & self.kinds[kind]
             fresh = np.unique(sidx[new])
             k = fresh.size
             self._grow_matrices(self.n_rows + k)

@@ -485,13 +485,15 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
         v = sidx[i]
         if v < 0:  # not a trip vehicle: no row in the table
             continue
-        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         kd = kind[i]
         if not ok[i]:
             loaded[i] = 1 if cf[v, F_PHASE] == 1 else (2 if cf[v, F_PHASE] == 2 else 0)
             drop_out[i] = ct[v, T_DROP]
             trip_out[i] = ct[v, T_TRIP]
-            snap_after(v, act[i], ct, cf, mt, mf)
+            if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+                snap_after(v, act[i], ct, cf, mt, mf)
             continue
         t = ts[i]
         ld = load[i]
@@ -610,5 +612,6 @@ def _scan(sidx, vidx, kind, ts, ok, act, speed, load, lifting, drum, lon, lat, p
                 src_out[i] = 0
         drop_out[i] = ct[v, T_DROP]
         trip_out[i] = ct[v, T_TRIP]
-        snap_after(v, act[i], ct, cf, mt, mf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_after(v, act[i], ct, cf, mt, mf)
     return loaded, src_out, drop_out, trip_out, k, rec

@@ -312,19 +312,8 @@ class World:
     def is_doc_fence(self, vidx: npt.NDArray[np.int32], fence: npt.NDArray[np.int32], which: str = "origin"
                      ) -> npt.NDArray[np.bool_]:
         """Per row: is `fence` the origin (or "dest") fence of one of the vehicle's documents?"""
-        count = self.doc_count(vidx)
-        count[fence < 0] = 0
-        out = np.zeros(vidx.shape[0], np.bool_)
-        if not count.any():
-            return out
-        rows = np.repeat(np.arange(vidx.shape[0]), count)
-        start = np.zeros(vidx.shape[0], np.int64)
-        reg = count > 0
-        start[reg] = self.veh_doc_ptr[vidx[reg]]
-        d = self.veh_doc_idx[np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count) + start[rows]]
-        hit = getattr(self.docs, which)[d] == fence[rows]
-        out[rows[hit]] = True
-        return out
+        return _is_doc_fence(np.asarray(vidx), np.asarray(fence), self.veh_doc_ptr, self.veh_doc_idx,
+                             getattr(self.docs, which))
 
     def doc_match(self, vidx: npt.NDArray[np.int32], minute: npt.NDArray[np.int16], day: npt.NDArray[np.int32],
                   doc_type: npt.NDArray[np.int8]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_]]:
@@ -333,35 +322,11 @@ class World:
 
         Dates follow the shift rule of `geofences.model`: the after-midnight part of a 22:00–06:00 window
         belongs to the evening before, so a permit valid until the 5th still covers the 6th at 02:00."""
-        n = vidx.shape[0]
-        doc = np.full(n, -1, np.int32)
-        inwin = np.zeros(n, np.bool_)
-        reg = vidx < self.veh_doc_ptr.shape[0] - 1
-        start = np.zeros(n, np.int64)
-        count = np.zeros(n, np.int64)
-        start[reg] = self.veh_doc_ptr[vidx[reg]]
-        count[reg] = self.veh_doc_ptr[vidx[reg] + 1] - start[reg]
-        count[doc_type < 0] = 0
-        if not count.any():
-            return doc, inwin
-        rows = np.repeat(np.arange(n), count)
-        d = self.veh_doc_idx[np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count) + start[rows]]
         D = self.docs
-        m = minute[rows].astype(np.int64)
-        shift_day = day[rows] - (m < D.morning_end[d])
-        ok = (D.doc_type[d] == doc_type[rows]) & (shift_day >= D.valid_from_day[d]) & (shift_day <= D.valid_to_day[d])
-        inside = ok & D.windows[d, m]
         # preference: in window (2) > date-valid (1); the first document wins ties
-        score = inside.astype(np.int8) + ok.astype(np.int8)
-        best = np.full(n, -1, np.int8)
-        np.maximum.at(best, rows, score)
-        take = (score == best[rows]) & (score > 0)
-        first = np.full(n, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(first, rows[take], np.flatnonzero(take))
-        has = first < np.iinfo(np.int64).max
-        doc[has] = d[first[has]]
-        inwin[has] = inside[first[has]]
-        return doc, inwin
+        return _doc_match(np.asarray(vidx), np.asarray(minute), np.asarray(day), np.asarray(doc_type),
+                          self.veh_doc_ptr, self.veh_doc_idx, D.doc_type, D.morning_end, D.valid_from_day,
+                          D.valid_to_day, D.windows)
 
 
 @dataclass
@@ -437,6 +402,52 @@ def _grid_pairs(x, y, within, reach, ox, oy, x0, y0, cell, nx, ny, ptr, idx):
                 dist[k] = d
                 k += 1
     return pi[:k], fj[:k], dist[:k]
+
+
+@nb.njit(cache=True)
+def _is_doc_fence(vidx, fence, ptr, idx, doc_fence):
+    n = vidx.shape[0]
+    out = np.zeros(n, np.bool_)
+    n_reg = ptr.shape[0] - 1
+    for i in range(n):
+        v = vidx[i]
+        if v >= n_reg or fence[i] < 0:
+            continue
+        for j in range(ptr[v], ptr[v + 1]):
+            if doc_fence[idx[j]] == fence[i]:
+                out[i] = True
+                break
+    return out
+
+
+@nb.njit(cache=True)
+def _doc_match(vidx, minute, day, want, ptr, idx, doc_type, morning_end, valid_from, valid_to, windows):
+    """Per row: the vehicle's first document of type `want[row]` with the best score — 2 in its window, 1
+    valid that (shift) day — as (doc or −1, in window)."""
+    n = vidx.shape[0]
+    doc = np.full(n, -1, np.int32)
+    inwin = np.zeros(n, np.bool_)
+    n_reg = ptr.shape[0] - 1
+    for i in range(n):
+        v = vidx[i]
+        if v >= n_reg or want[i] < 0:
+            continue
+        m = np.int64(minute[i])
+        best = 0
+        for j in range(ptr[v], ptr[v + 1]):
+            d = idx[j]
+            shift_day = np.int64(day[i]) - (1 if m < morning_end[d] else 0)
+            ok = doc_type[d] == want[i] and shift_day >= valid_from[d] and shift_day <= valid_to[d]
+            if not ok:
+                continue
+            score = 2 if windows[d, m] else 1
+            if score > best:
+                best = score
+                doc[i] = d
+                inwin[i] = score == 2
+                if score == 2:
+                    break
+    return doc, inwin
 
 
 SENSOR_BITS: dict[str, int] = {"cover_closed": 1, "lifting": 2, "load": 4, "device_on": 8, "drum": 16}

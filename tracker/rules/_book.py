@@ -251,8 +251,10 @@ class EpisodeBook:
         are appended and merged lazily: a long episode costs the same per batch as a short one."""
         if not self.live:
             return
-        vs = np.unique(batch.vidx).tolist()
-        wanted = [self.recs[eid] for v in vs for eid in self.by_vehicle.get(v, ()) if eid in self.live]
+        present = np.zeros(int(batch.vidx.max()) + 1 if batch.n else 0, np.bool_)
+        present[batch.vidx] = True  # (the live episodes are far fewer than the batch's vehicles)
+        top = present.shape[0]
+        wanted = [rec for eid in self.live if (rec := self.recs[eid]).vidx < top and present[rec.vidx]]
         if not wanted:
             return
         before = int(self.params.evidence_before_s * 1000)

@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_UPDATE, Batch, Events
-from tracker.state import StateTable, snap_after, snap_before, snap_only
+from tracker.state import StateTable, snap_after, snap_before
 
 TS_SLOTS = ("start_ts", "false_since", "last_true")
 VAL_SLOTS = ("dist_m", "level", "peak", "place", "sev")
@@ -52,21 +52,11 @@ def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray,
     # Most vehicles have nothing going on for a given rule: no row meets the condition and no run is open.
     # Their state cannot change, so only their snapshot actions are applied, and the scan sees the rest.
     srow = table.rows(batch.sidx, batch.kind)
-    mine = srow >= 0
-    cond = np.asarray(cond, np.bool_) & mine
-    busy = np.zeros(len(table) + 1, np.bool_)
-    busy[srow[cond]] = True
-    busy[:len(table)] |= table.ct[:len(table), T_START] >= 0
-    busy[-1] = False  # srow −1: not this table's vehicle
-    busy_rows = busy[srow]
-    rows = None
-    if not busy_rows.all():
-        idle = np.flatnonzero(~busy_rows & mine & (batch.act != 0))
-        if idle.size:
-            snap_only(srow[idle], batch.act[idle], *table.arrays)
-        rows = np.flatnonzero(busy_rows)
-        if rows.size == 0:
-            return Events.empty()
+    cond, rows = _busy(srow, np.asarray(cond, np.bool_), batch.act, len(table), *table.arrays)
+    if rows.size == 0:
+        return Events.empty()
+    if rows.size == srow.shape[0]:
+        rows = None
     pick = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
     out = _scan(pick(srow), pick(batch.vidx), pick(batch.kind), pick(batch.ts_ms), pick(batch.ok),
                 pick(batch.dt_s), pick(batch.move_m), pick(batch.act), pick(cond),
@@ -80,6 +70,40 @@ def debounce(batch: Batch, table: StateTable, cond: np.ndarray, sev: np.ndarray,
     if rows is not None:
         ev.row = rows[ev.row]
     return ev
+
+
+@nb.njit(cache=True)
+def _busy(srow, cond, act, n_rows, ct, cf, mt, mf, bt, bf):
+    """(cond restricted to this table's vehicles, the batch rows of busy vehicles — a row meets the
+    condition or a run is open — in order), applying the snapshot actions of the other vehicles' rows
+    (their state cannot change: see `snap_only`)."""
+    n = srow.shape[0]
+    mine_cond = np.zeros(n, np.bool_)
+    busy = np.zeros(n_rows, np.bool_)
+    for r in range(n_rows):
+        busy[r] = ct[r, T_START] >= 0
+    for i in range(n):
+        r = srow[i]
+        if r >= 0 and cond[i]:
+            mine_cond[i] = True
+            busy[r] = True
+    count = 0
+    for i in range(n):
+        r = srow[i]
+        if r >= 0:
+            if busy[r]:
+                count += 1
+            elif act[i] != 0:
+                snap_before(r, act[i], ct, cf, mt, mf, bt, bf)
+                snap_after(r, act[i], ct, cf, mt, mf)
+    rows = np.empty(count, np.int64)
+    j = 0
+    for i in range(n):
+        r = srow[i]
+        if r >= 0 and busy[r]:
+            rows[j] = i
+            j += 1
+    return mine_cond, rows
 
 
 @nb.njit(cache=True, inline="always")
@@ -132,9 +156,11 @@ def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, 
     for i in range(n):
         v = sidx[i]
         gv = vidx[i]
-        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         if not ok[i]:
-            snap_after(v, act[i], ct, cf, mt, mf)
+            if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+                snap_after(v, act[i], ct, cf, mt, mf)
             continue
         kd = kind[i]
         t = ts[i]
@@ -191,7 +217,8 @@ def _scan(sidx, vidx, kind, ts, ok, dt_s, step_m, act, cond, sev, place, value, 
                 if cf[v, F_LEVEL] > 0:
                     k = _emit(k, o, EV_CLOSE, v, gv, i, ct, cf, ct[v, T_FALSE])
                 _reset(v, ct, cf)
-        snap_after(v, act[i], ct, cf, mt, mf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_after(v, act[i], ct, cf, mt, mf)
     return k, o
 
 

@@ -93,7 +93,8 @@ def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt,
     k = 0
     for i in range(n):
         v = sidx[i]
-        snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_before(v, act[i], ct, cf, mt, mf, bt, bf)
         if ok[i] and applies[i]:
             t = ts[i]
             if dt_s[i] >= 0:  # hygiene measured the step from the last trusted fix
@@ -127,7 +128,8 @@ def _scan(sidx, vidx, ts, ok, act, dt_s, step_m, jump, ctx, applies, ct, cf, mt,
             ct[v, 0] = -1
             if ctx[i]:
                 ct[v, 1] = t
-        snap_after(v, act[i], ct, cf, mt, mf)
+        if act[i] != 0:  # guard at the call: see tracker.state.snap_before
+            snap_after(v, act[i], ct, cf, mt, mf)
     return k, ov, orow, ost, oen, osev, ogap, odis
 
 
