@@ -149,7 +149,7 @@
     if (layer.id === "cov-segments") {
       const p = object.properties;
       html = `<b>${FW.esc(p.road_name || p.segment_id)}</b> · ${FW.esc(p.segment_id)}<br>${FW.esc(p.company)} · ${FW.esc(p.vehicle_id)}
-        <br>${p.windows.map((w) => `${FW.esc(w.window)}: ${pct(w.coverage_pct)} · ${w.passes_done}/${w.required} ${c("passes")} · ${FW.esc(c(w.verdict === "missed" ? "missed" : w.status))}`).join("<br>")}`;
+        <br>${p.windows.map((w) => `${FW.esc(w.window)}: ${w.gap_may_hide ? "≥ " : ""}${pct(w.coverage_pct)} · ${w.passes_done}/${w.required} ${c("passes")} · ${FW.esc(c(w.verdict === "missed" ? "missed" : w.status))}`).join("<br>")}`;
     } else if (layer.id === "cov-points") {
       html = `<b>${FW.esc(object.point_id)}</b> · ${FW.esc(object.vehicle_id)}<br>${FW.esc(object.missed ? c("points_missed") : c("visited"))}`;
     } else if (layer.id === "cov-hexes") {

@@ -24,7 +24,8 @@ def coverage_of(plans, fx: pl.DataFrame, params: CoverageParams = P, home=None) 
     pr = W.pairs(wf, cp, params, windows_only=False)
     rows = W.planned_rows(cp, [D])
     j = W.judge(rows, pr, W.gaps(wf, params), cp, params, S.OFFSET, 20.0, 3600.0, 600.0, home, sorted_pairs=True)
-    return {(cp.seg_ids[g], int(o % 16)): {k: j[k][i] for k in ("coverage_pct", "passes_done", "status", "verdict")}
+    return {(cp.seg_ids[g], int(o % 16)): {k: j[k][i] for k in ("coverage_pct", "passes_done", "status", "verdict",
+                                                                 "gap_may_hide")}
             for i, (g, o) in enumerate(zip(rows["seg"], rows["occ"], strict=True))}
 
 
@@ -165,6 +166,21 @@ def test_a_vehicle_first_heard_from_mid_segment_is_unverified_not_missed():
     fx = pl.concat([S.parked("V2", 0, -2000, S.at("04:50"), S.at("05:00")), S.fixes("V1", xy, ts, 5.0, True)])
     got = coverage_of(p, fx.sort("ts_ms"))[("V1-s1", 0)]
     assert got["coverage_pct"] < 20 and got["status"] == "unverified" and got["verdict"] == "unverified"
+
+
+def test_a_covered_segment_whose_last_stretch_fell_in_a_data_gap_has_a_lower_bound_coverage():
+    """V1 sweeps 91 % of its 400 m segment, then nothing is heard from it for 5 minutes; it reappears parked
+    where it was last seen. Covered (≥ 90 %) — no excuse needed — but the gap could hide the last 35 m, so the
+    91 % is only a lower bound (`gap_may_hide`). Heard all along it is a measurement."""
+    p = S.plans(S.work_plan("V1", [S.straight(400)]))
+    xy, ts = S.drive(np.array([[0.0, 0.0], [365.0, 0.0]]), S.at("05:10"), 5.0)
+    sweep = S.fixes("V1", xy, ts, 5.0, True)
+    end = int(ts[-1])
+    for quiet_from, lower_bound in ((end + 300_000, True), (end + 10_000, False)):
+        fx = pl.concat([sweep, S.parked("V1", 365.0, 0.0, quiet_from, quiet_from + 600_000, interval_s=10.0)])
+        got = coverage_of(p, fx)[("V1-s1", 0)]
+        assert 90 <= got["coverage_pct"] < 94 and got["status"] == "covered", got
+        assert bool(got["gap_may_hide"]) is lower_bound, (quiet_from - end, got)
 
 
 def test_a_multipath_jump_neither_adds_a_pass_nor_loses_the_stretch():

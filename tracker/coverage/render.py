@@ -149,6 +149,7 @@ def geojson(rep: DayReport) -> dict[str, Any]:
                                      "vehicle_id": first["vehicle_id"], "company": first["company"],
                                      "road_name": first["road_name"], "grade": first["grade"],
                                      "length_m": first["length_m"],
-                                     "windows": [{k: r[k] for k in ("window", "coverage_pct", "status", "verdict",
-                                                                    "passes_done", "required")} for r in rows]}})
+                                     "windows": [{k: r.get(k) for k in ("window", "coverage_pct", "status", "verdict",
+                                                                        "passes_done", "required", "gap_may_hide")}
+                                                 for r in rows]}})
     return {"type": "FeatureCollection", "features": feats}

@@ -248,6 +248,7 @@ def _segment_table(cp: CompiledPlans, rows: dict[str, np.ndarray], j: dict[str, 
         "complete_m": np.round(j["complete_m"], 1), "coverage_pct": np.round(j["coverage_pct"], 2),
         "status": [str(x) for x in j["status"]], "verdict": [str(x) for x in j["verdict"]],
         "late_pct": np.round(j["late_pct"], 2), "gap_s": np.round(j["gap_s"], 1),
+        "gap_may_hide": j["gap_may_hide"].astype(bool),
         "k": key_r,
     }, schema_overrides={"late_pct": pl.Float64, **_STR(
         "segment_id", "window", "plan_id", "vehicle_id", "vehicle_kind", "company", "district", "road_name",

@@ -329,7 +329,9 @@ def coverage(rows: dict[str, np.ndarray], ps: dict[str, np.ndarray], cp: Compile
     (required × length) and the status: covered / partial / missed from `covered_min_pct` and
     `missed_below_pct` — or *unverified* when the vehicle's data gap in the window (`gap_s`, see
     `gap_overlap_s`) was long enough to hide the missing work: we cannot tell, and the signal-loss rule
-    owns that story."""
+    owns that story. `gap_may_hide` marks every row whose coverage_pct is only a lower bound for that reason,
+    covered ones included (a covered row needs no excuse, but its percentage is not a measurement of all of
+    the work)."""
     seg, occ = rows["seg"], rows["occ"]
     n = seg.shape[0]
     nbins = cp.seg_nbins[seg]
@@ -352,9 +354,10 @@ def coverage(rows: dict[str, np.ndarray], ps: dict[str, np.ndarray], cp: Compile
                       np.where(pct < params.missed_below_pct, "missed", "partial")).astype(object)
     gap = np.zeros(n) if gap_s is None else gap_s
     missing_s = (req * length - weighted) / (cp.plan_vmax[cp.seg_plan[seg]] / 3.6) if n else np.zeros(0)
-    hidden = (pct < params.covered_min_pct) & (gap > 0) & (gap >= params.gap_excuse_share * missing_s)
-    status[hidden] = "unverified"
+    may_hide = (pct < 100.0) & (gap > 0) & (gap >= params.gap_excuse_share * missing_s)
+    status[may_hide & (pct < params.covered_min_pct)] = "unverified"
     return {"seg": seg, "occ": occ, "length_m": length, "required": req, "covered_pass_m": weighted, "gap_s": gap,
+            "gap_may_hide": may_hide,
             "covered_m": touched, "complete_m": complete, "passes_done": done, "coverage_pct": pct,
             "status": status, "counts": counts, "bin0": bin0, "nbins": nbins}
 
