@@ -29,8 +29,8 @@
   await FW.ready;
   const state = window.fleetwatch;
   Object.assign(state, { rendered: 0, messages: 0, frames: 0, roads: null, lastUpdate: 0, selected: null,
-                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, baseShifts: 0, vehicleRenders: 0, uploads: 0,
-                         styleUploads: 0, animFrames: 0, animating: false });
+                         drawn: 0, summary: null, fenceCount: 0, deckRenders: 0, baseRenders: 0, baseShifts: 0,
+                         vehicleRenders: 0, uploads: 0, styleUploads: 0, animFrames: 0, animating: false });
   const store = new FWLiveStore();
   state.store = store;
   const ANIM_MS = 900, SLOW_MS = 60, FAST_MS = 30;
