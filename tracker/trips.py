@@ -240,33 +240,37 @@ class Trips:
     def _record(self, rec: dict[str, np.ndarray], backfill: np.ndarray | None, batch: Batch | None) -> None:
         w = self.world
         off = self.settings.city.utc_offset_min
-        for j in range(rec["vidx"].size):
-            if rec["outcome"][j] == OUT_ARRIVED or (
-                    rec["src"][j] == 2 and rec["best0"][j] < 0 and rec["outcome"][j] != OUT_COMPLETED):
+        if rec["vidx"].size == 0:
+            return
+        r = {k: a.tolist() for k, a in rec.items()}  # Python scalars: the loop below runs per record
+        days = local_day(rec["start"].astype(np.int64), off).tolist()
+        for j in range(len(r["vidx"])):
+            if r["outcome"][j] == OUT_ARRIVED or (
+                    r["src"][j] == 2 and r["best0"][j] < 0 and r["outcome"][j] != OUT_COMPLETED):
                 continue  # load never known and nothing suspicious: not a trip we can speak about
-            v = int(rec["vidx"][j])
+            v = int(r["vidx"][j])
             vid = w.vehicle_ids[v]
-            start = int(rec["start"][j])
+            start = int(r["start"][j])
             tid = episode_id("trip", vid, start)
             kind = KINDS[int(w.vehicle_kind[v])]
-            origin, dest = int(rec["origin"][j]), int(rec["dest"][j])
+            origin, dest = int(r["origin"][j]), int(r["dest"][j])
             stop = None
-            if rec["best0"][j] >= 0:
-                stop = {"start_ts_ms": int(rec["best0"][j]), "end_ts_ms": int(rec["best1"][j]),
-                        "lon": int(rec["blon"][j]) / 1e7, "lat": int(rec["blat"][j]) / 1e7}
-            row = int(rec["row"][j])
-            decided = int(batch.ts_ms[row]) if (batch is not None and row >= 0) else int(rec["end"][j])
+            if r["best0"][j] >= 0:
+                stop = {"start_ts_ms": int(r["best0"][j]), "end_ts_ms": int(r["best1"][j]),
+                        "lon": int(r["blon"][j]) / 1e7, "lat": int(r["blat"][j]) / 1e7}
+            row = int(r["row"][j])
+            decided = int(batch.ts_ms[row]) if (batch is not None and row >= 0) else int(r["end"][j])
             company_code = int(w.vehicle_company[v]) if v < w.vehicle_company.shape[0] else -1
             self._dirty.add(tid)
             self.records[tid] = TripRecord(
                 id=tid, vehicle_id=vid, vehicle_kind=kind,
                 company=w.companies[company_code] if company_code >= 0 else None,
-                start_ts_ms=start, end_ts_ms=int(rec["end"][j]) if rec["end"][j] >= 0 else None,
+                start_ts_ms=start, end_ts_ms=int(r["end"][j]) if r["end"][j] >= 0 else None,
                 origin_fence=w.fence_ids[origin] if origin >= 0 else None,
                 dest_fence=w.fence_ids[dest] if dest >= 0 else None,
-                doc_id=self._doc_for(v, origin, dest), outcome=OUTCOMES[int(rec["outcome"][j])],
-                load_source=("inferred", "sensor", "unknown")[int(rec["src"][j])],
-                local_day=int(local_day(np.int64(start), off)), stop=stop, decided_ts_ms=decided,
+                doc_id=self._doc_for(v, origin, dest), outcome=OUTCOMES[int(r["outcome"][j])],
+                load_source=("inferred", "sensor", "unknown")[int(r["src"][j])],
+                local_day=int(days[j]), stop=stop, decided_ts_ms=decided,
                 backfilled=bool(batch is not None and batch.detached))
 
     def _doc_for(self, v: int, origin: int, dest: int) -> str | None:

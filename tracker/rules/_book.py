@@ -455,7 +455,11 @@ def _union(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     if len(parts) == 1:
         return parts[0]
     cat = {c: np.concatenate([p[c] for p in parts]) for c in FIX_COLS}
-    _, first = np.unique(cat["ts_ms"], return_index=True)  # sorted by ts, first occurrence wins
+    ts = cat["ts_ms"]
+    if ts.size < 2 or bool((ts[1:] > ts[:-1]).all()):  # the usual case: chunks in time order, no overlap
+        first = np.arange(ts.size)
+    else:
+        _, first = np.unique(ts, return_index=True)  # sorted by ts, first occurrence wins
     if first.size > _HARD_CAP:
         first = first[-_HARD_CAP:]
     return {c: a[first] for c, a in cat.items()}
@@ -463,20 +467,22 @@ def _union(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _thin(fx: dict[str, np.ndarray], cap: int) -> dict[str, list]:
     n = fx["ts_ms"].size
-    idx = np.arange(n) if n <= cap else np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64))
+    idx = None if n <= cap else np.unique(np.linspace(0, n - 1, cap).round().astype(np.int64))
     out: dict[str, list] = {}
     for c in FIX_COLS:
-        a = fx[c][idx]
+        a = fx[c] if idx is None else fx[c][idx]
         if c in ("lon", "lat"):
             out[c] = np.round(a, 7).tolist()
         elif c in ("speed_kmh", "heading_deg"):
             out[c] = np.round(a, 1).tolist()
         elif c in ("cover_closed", "lifting", "device_on", "load", "drum"):
-            if (a < 0).all():
+            neg = a < 0
+            if neg.all():
                 continue  # sensor not reported at all: omit rather than a column of nulls
-            out[c] = [None if x < 0 else int(x) for x in a.tolist()]
+            vals = a.astype(np.int64, copy=False).tolist()
+            out[c] = [None if x < 0 else x for x in vals] if neg.any() else vals
         elif c == "backfill":
-            out[c] = [bool(x) for x in a.tolist()]
+            out[c] = (a != 0).tolist()
         else:
             out[c] = a.tolist()
     return out
