@@ -87,23 +87,18 @@ def _busy(srow, cond, act, n_rows, ct, cf, mt, mf, bt, bf):
         if r >= 0 and cond[i]:
             mine_cond[i] = True
             busy[r] = True
-    count = 0
+    rows = np.empty(n, np.int64)
+    j = 0
     for i in range(n):
         r = srow[i]
         if r >= 0:
             if busy[r]:
-                count += 1
+                rows[j] = i
+                j += 1
             elif act[i] != 0:
                 snap_before(r, act[i], ct, cf, mt, mf, bt, bf)
                 snap_after(r, act[i], ct, cf, mt, mf)
-    rows = np.empty(count, np.int64)
-    j = 0
-    for i in range(n):
-        r = srow[i]
-        if r >= 0 and busy[r]:
-            rows[j] = i
-            j += 1
-    return mine_cond, rows
+    return mine_cond, rows[:j]
 
 
 @nb.njit(cache=True, inline="always")
