@@ -66,7 +66,10 @@
       this.canvas.className = "map-raster";
       this.canvas.style.cssText = "position:absolute;inset:0;width:100%;height:100%;pointer-events:none";
       container.appendChild(this.canvas);
-      this.ctx = this.canvas.getContext("2d", { willReadFrequently: true }); // a CPU canvas: no GPU readback
+      // a CPU canvas (no GPU readback), desynchronized: its frames go to the screen without the copy that
+      // keeps a canvas in step with the rest of the page's painting (~20 % of a frame here; a whole frame is
+      // drawn in one go, so there is nothing half-drawn to show)
+      this.ctx = this.canvas.getContext("2d", { willReadFrequently: true, desynchronized: true });
       this.sprites = new Map();
       this.styleIds = new Map(); this.styleList = []; this.sid = new Int32Array(0); this.styleVersion = -1; this.styledN = 0;
       this.n = 0;
