@@ -215,44 +215,18 @@ def cell_values(cells, clear_res, set_res, set_bucket, slot_shift, slot_mask, ke
 
 
 @nb.njit(cache=True)
-def expand(v, group_ptr, entries):
+def expand(v, group_ptr, entries, fence_ok):
     """(point index, packed entry) for every entry of every point's slot value (see `cell_values`), in
-    point order. Two passes (count, fill) with short loop bodies, so cache misses overlap."""
+    point order. Two passes (count, fill) with short loop bodies, so cache misses overlap. With a non-empty
+    `fence_ok` the group table is one already restricted to those fences (`FenceIndex._masked_groups`) and
+    an entry stored inline in the slot is checked here; an empty `fence_ok` keeps every entry."""
     n = v.size
+    masked = fence_ok.size > 0
     total = 0
     for i in range(n):
         g = v[i]
         if g < 0:
-            total += 1
-        elif g > 0:
-            total += group_ptr[g + 1] - group_ptr[g]
-    point_idx = np.empty(total, np.int64)
-    val = np.empty(total, np.uint64)
-    j = 0
-    for i in range(n):
-        g = v[i]
-        if g < 0:
-            point_idx[j] = i
-            val[j] = np.uint64(~g)
-            j += 1
-        elif g > 0:
-            for e in range(group_ptr[g], group_ptr[g + 1]):
-                point_idx[j] = i
-                val[j] = entries[e]
-                j += 1
-    return point_idx, val
-
-
-@nb.njit(cache=True)
-def expand_masked(v, group_ptr, entries, fence_ok):
-    """`expand` over a group table already restricted to `fence_ok` fences (`FenceIndex._masked_groups`);
-    an entry stored inline in the slot is checked here."""
-    n = v.size
-    total = 0
-    for i in range(n):
-        g = v[i]
-        if g < 0:
-            if fence_ok[np.int64(np.uint64(~g) >> np.uint64(35))]:
+            if not masked or fence_ok[np.int64(np.uint64(~g) >> np.uint64(35))]:
                 total += 1
         elif g > 0:
             total += group_ptr[g + 1] - group_ptr[g]
@@ -263,7 +237,7 @@ def expand_masked(v, group_ptr, entries, fence_ok):
         g = v[i]
         if g < 0:
             e = np.uint64(~g)
-            if fence_ok[np.int64(e >> np.uint64(35))]:
+            if not masked or fence_ok[np.int64(e >> np.uint64(35))]:
                 point_idx[j] = i
                 val[j] = e
                 j += 1

@@ -47,6 +47,7 @@ BLOCK_DIGITS = 3
 # an entry packed in 64 bits for sorting and hashing: fence · test · segment
 _FENCE_SHIFT = np.uint64(35)
 _TEST_SHIFT = np.uint64(32)
+_NO_MASK = np.zeros(0, np.bool_)  # `_k.expand` keeps every entry
 
 
 def _mix(v: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.uint64]:
@@ -180,9 +181,9 @@ class FenceIndex:
             np.uint64(8 ** (res - bres) - 1), b.keys, b.values, b.shift, b.max_probe, self._blocks, 8**BLOCK_DIGITS,
         )
         if fence_ok is None or fence_ok.all():
-            return _k.expand(v, self._group_ptr, self._entries)
+            return _k.expand(v, self._group_ptr, self._entries, _NO_MASK)
         ptr, entries = self._masked_groups(fence_ok)
-        return _k.expand_masked(v, ptr, entries, fence_ok)
+        return _k.expand(v, ptr, entries, fence_ok)
 
     def _masked_groups(self, fence_ok: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
         """The group table with the entries of masked-out fences removed (cached per mask: callers pass the
