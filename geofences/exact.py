@@ -149,19 +149,15 @@ class ExactShapes:
         """`lines_xy` as segments (CSR per fence, rows ax, ay, bx, by; every part's consecutive vertices,
         repeated points kept), for the compiled distance that matches shapely's (`line_dist_pairs`)."""
         got = self.__dict__.get("_line_seg")
-        if got is None:
-            counts = np.zeros(len(self.lines_xy), np.int64)
-            parts = []
-            for i, g in enumerate(self.lines_xy):
-                if g is None or shapely.is_empty(g):
-                    continue
-                for part in shapely.get_parts(g):
-                    c = shapely.get_coordinates(part)
-                    if c.shape[0] >= 2:
-                        parts.append(np.column_stack([c[:-1], c[1:]]))
-                        counts[i] += c.shape[0] - 1
+        if got is None:  # all fences at once, as `polygon_edges` takes a polygon's rings
+            n = len(self.lines_xy)
+            has = np.flatnonzero([g is not None for g in self.lines_xy])
+            parts, fence = shapely.get_parts(self.lines_xy[has], return_index=True)
+            coords, part = shapely.get_coordinates(parts, return_index=True)
+            same = part[1:] == part[:-1]  # consecutive vertices of one part
+            seg = np.ascontiguousarray(np.column_stack([coords[:-1][same], coords[1:][same]]))
+            counts = np.bincount(has[fence[part[1:][same]]], minlength=n)
             seg_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            seg = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, 4))
             got = self.__dict__["_line_seg"] = (seg_ptr, seg)
         return got
 

@@ -53,14 +53,12 @@ def snap_after(v: int, act: int, ct, cf, mt, mf) -> None:
             mf[v, j] = cf[v, j]
 
 
-@nb.njit(cache=True)
-def snap_only(sidx, act, ct, cf, mt, mf, bt, bf) -> None:
-    """Apply the snapshot actions of rows whose state a kernel would not change (a rule skipping vehicles
-    with nothing going on): cur is constant for them, so the actions alone give the right mid and base."""
-    for i in range(sidx.shape[0]):
-        if act[i] != 0:
-            snap_before(sidx[i], act[i], ct, cf, mt, mf, bt, bf)
-            snap_after(sidx[i], act[i], ct, cf, mt, mf)
+@nb.njit(cache=True, inline="always")
+def snap_only(v: int, act: int, ct, cf, mt, mf, bt, bf) -> None:
+    """Apply the snapshot actions of a row whose state a kernel would not change (a rule skipping vehicles
+    with nothing going on): cur is constant for it, so the actions alone give the right mid and base."""
+    snap_before(v, act, ct, cf, mt, mf, bt, bf)
+    snap_after(v, act, ct, cf, mt, mf)
 
 
 @nb.njit(cache=True)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from tracker.coverage.kernels import DR_FIXES, DR_STEP_MS  # where a pass's ends are reckoned, as the engine
 from tracker.coverage.params import CoverageParams
 from tracker.coverage.plans import Plans, as_plans
 from tracker.reference import parse_window
@@ -115,8 +116,7 @@ def coverage_pct(fixes: list[dict[str, Any]], plans: Plans | Any, day: int, utc_
     return out
 
 
-DR_FIXES = 5
-DR_STEP_S = 15.0
+DR_STEP_S = DR_STEP_MS / 1000.0
 
 
 def _close(st: tuple, counts: dict, sid: str, length: float, params: CoverageParams) -> None:

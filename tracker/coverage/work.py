@@ -151,8 +151,7 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
                         ) -> dict[str, np.ndarray]:
     """A lone fix thrown `reverse_min_m` or more along the segment beyond both its neighbours (a spike back
     or ahead: multipath, or σ 10 m noise on a slow sweeper), while the neighbours agree with each other, is
-    dropped:
-    otherwise it reads as the sweeper turning round (a 30 m step back) or as a jump the next fix contradicts,
+    dropped: otherwise it reads as the sweeper turning round (a 30 m step back) or as a jump the next fix contradicts,
     the pass is cut there and the stretch between is lost. So is a working fix whose step to the next one is
     too long for the band (speed × time + slack) while the step over it is not, and the fix after the next
     one (if any) does not contradict it: the pass logic holds back the newer fix of an implausible step, and
@@ -164,7 +163,7 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
         return p
     vk, sg, oc, ts, sm, st = p["vkey"], p["seg"], p["occ"], p["ts"], p["s"], p["state"]
     step = params.max_step_s * 1000.0
-    same = (vk[1:] == vk[:-1]) & (sg[1:] == sg[:-1]) & (oc[1:] == oc[:-1]) & (ts[1:] > ts[:-1])
+    same = _same_stream(vk, sg, oc) & (ts[1:] > ts[:-1])
     inner = np.zeros(n, bool)  # both neighbours in the same stream, close in time
     inner[1:-1] = same[:-1] & same[1:] & (ts[1:-1] - ts[:-2] <= step) & (ts[2:] - ts[1:-1] <= step)
     i = np.flatnonzero(inner)
@@ -192,6 +191,11 @@ def _drop_lone_outliers(p: dict[str, np.ndarray], vmax_ms: np.ndarray, params: C
     return {k: v_[keep] for k, v_ in p.items()}
 
 
+def _same_stream(vk: np.ndarray, sg: np.ndarray, oc: np.ndarray) -> np.ndarray:
+    """Per consecutive pair of rows: both of one (vehicle, segment, occurrence) stream."""
+    return (vk[1:] == vk[:-1]) & (sg[1:] == sg[:-1]) & (oc[1:] == oc[:-1])
+
+
 def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np.ndarray]:
     """A lone too-fast reading between two working fixes of the same stream is GPS speed noise (σ ≈ 1–2
     km/h around a band top of 8), not a transit: it gets the VALID state. Too fast for two fixes in a row is
@@ -204,9 +208,9 @@ def _smooth_spikes(p: dict[str, np.ndarray], max_step_ms: float) -> dict[str, np
     order = sub[np.lexsort((p["ts"][sub], p["occ"][sub], p["seg"][sub], p["vkey"][sub]))]
     vk, sg, oc, ts, st = (p[c][order] for c in ("vkey", "seg", "occ", "ts", "state"))
     first = np.ones(ts.size, bool)  # one row per (stream, time): alternatives share the state
-    first[1:] = (vk[1:] != vk[:-1]) | (sg[1:] != sg[:-1]) | (oc[1:] != oc[:-1]) | (ts[1:] != ts[:-1])
+    first[1:] = ~_same_stream(vk, sg, oc) | (ts[1:] != ts[:-1])
     u = np.flatnonzero(first)
-    same = (vk[u][1:] == vk[u][:-1]) & (sg[u][1:] == sg[u][:-1]) & (oc[u][1:] == oc[u][:-1])
+    same = _same_stream(vk[u], sg[u], oc[u])
     close = same & (ts[u][1:] - ts[u][:-1] <= max_step_ms)
     su = st[u]
     prev_ok = np.r_[False, close & (su[:-1] <= K.ST_PAUSED)]

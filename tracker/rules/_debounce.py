@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 
 from tracker.rules._base import EV_CLOSE, EV_OPEN, EV_UPDATE, Batch, Events
-from tracker.state import StateTable, snap_after, snap_before
+from tracker.state import StateTable, snap_after, snap_before, snap_only
 
 TS_SLOTS = ("start_ts", "false_since", "last_true")
 VAL_SLOTS = ("dist_m", "level", "peak", "place", "sev")
@@ -96,8 +96,7 @@ def _busy(srow, cond, act, n_rows, ct, cf, mt, mf, bt, bf):
                 rows[j] = i
                 j += 1
             elif act[i] != 0:
-                snap_before(r, act[i], ct, cf, mt, mf, bt, bf)
-                snap_after(r, act[i], ct, cf, mt, mf)
+                snap_only(r, act[i], ct, cf, mt, mf, bt, bf)
     return mine_cond, rows[:j]
 
 
